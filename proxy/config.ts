@@ -1,0 +1,70 @@
+// vgpu-proxy's settings, from the command line.
+import { parseArgs } from 'node:util';
+
+export interface ProxyConfig {
+  socket: string;
+  libcuda: string;
+  device: number;
+  memQuota: number;
+  pinnedQuota: number;
+  maxImage: number;
+  maxHandles: number;
+  spinMicros: number;
+  logLevel: string;
+}
+
+export const USAGE = `usage: vgpu-proxy [options]
+  --socket PATH             unix socket guests connect to (default /run/vgpu/proxy.sock)
+  --libcuda PATH            the real CUDA driver library (default libcuda.so.1, or $VGPU_REAL_LIBCUDA)
+  --device N                the GPU ordinal guests share (default 0)
+  --guest-mem-quota SIZE    device memory each guest may allocate (default: the whole GPU)
+  --guest-pinned-quota SIZE page-locked host memory each guest may share (default 8G)
+  --max-image SIZE          largest module image a guest may load (default 1G)
+  --max-handles N           most driver objects one guest may hold (default 1000000)
+  --spin-us N               how long a worker spins for the next request before sleeping (default 50)
+  --log-level LEVEL         pino level: trace, debug, info, warn, error (default info)
+SIZE takes a suffix K, M, G or T (powers of 1024).`;
+
+export function parseSize(text: string, what: string): number {
+  const m = /^(\d+(?:\.\d+)?)([KMGT]?)i?B?$/i.exec(text.trim());
+  if (!m) throw new Error(`${what}: cannot read "${text}" as a size (examples: 512M, 8G)`);
+  const scale = { '': 1, K: 2 ** 10, M: 2 ** 20, G: 2 ** 30, T: 2 ** 40 }[m[2]!.toUpperCase() as '' | 'K' | 'M' | 'G' | 'T'];
+  return Math.floor(Number(m[1]) * scale);
+}
+
+function parseCount(text: string, what: string): number {
+  const n = Number(text);
+  if (!Number.isSafeInteger(n) || n < 0) throw new Error(`${what}: "${text}" is not a whole number`);
+  return n;
+}
+
+export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env): ProxyConfig {
+  const { values } = parseArgs({
+    args: argv,
+    strict: true,
+    options: {
+      socket: { type: 'string' },
+      libcuda: { type: 'string' },
+      device: { type: 'string' },
+      'guest-mem-quota': { type: 'string' },
+      'guest-pinned-quota': { type: 'string' },
+      'max-image': { type: 'string' },
+      'max-handles': { type: 'string' },
+      'spin-us': { type: 'string' },
+      'log-level': { type: 'string' },
+      help: { type: 'boolean' },
+    },
+  });
+  if (values.help) throw new Error(USAGE);
+  return {
+    socket: values.socket ?? '/run/vgpu/proxy.sock',
+    libcuda: values.libcuda ?? env.VGPU_REAL_LIBCUDA ?? 'libcuda.so.1',
+    device: values.device ? parseCount(values.device, '--device') : 0,
+    memQuota: values['guest-mem-quota'] ? parseSize(values['guest-mem-quota'], '--guest-mem-quota') : Number.MAX_SAFE_INTEGER,
+    pinnedQuota: parseSize(values['guest-pinned-quota'] ?? '8G', '--guest-pinned-quota'),
+    maxImage: parseSize(values['max-image'] ?? '1G', '--max-image'),
+    maxHandles: values['max-handles'] ? parseCount(values['max-handles'], '--max-handles') : 1_000_000,
+    spinMicros: values['spin-us'] ? parseCount(values['spin-us'], '--spin-us') : 50,
+    logLevel: values['log-level'] ?? 'info',
+  };
+}

@@ -1,0 +1,161 @@
+// The request loop of one guest: take a request, check it, run it, answer
+// it, wake the guest if it sleeps.  Idle, the loop spins briefly, then
+// announces it may sleep, re-checks the ring, and sleeps on its eventfd and
+// the guest's socket (so a guest that dies is noticed at once).
+import * as W from '../wire/layout.js';
+import * as C from '../native/libc.js';
+import { CUDA_ERROR_INVALID_VALUE, CUDA_ERROR_NO_DEVICE, CUDA_ERROR_UNKNOWN, CUDA_SUCCESS } from '../native/cuda.js';
+import { ChannelFault } from '../channel/errors.js';
+import { CtrlWord } from '../channel/region.js';
+import { RequestReader, ResponseWriter } from '../channel/rings.js';
+import type { OpSpec } from '../ops/op.js';
+import { Reply } from '../ops/op.js';
+import type { Session } from './session.js';
+
+export type EndReason = 'guest_closed' | 'guest_gone' | 'fault' | 'stopped';
+
+export interface LoopOptions {
+  /** How long to spin for a new request before sleeping, microseconds. */
+  spinMicros: number;
+  /** Set to non-zero by the main thread to stop. */
+  stop: Int32Array;
+}
+
+const SLEEP_MS = 1000;
+
+export class ServeLoop {
+  readonly #reader: RequestReader;
+  readonly #writer: ResponseWriter;
+  readonly #reply = new Reply();
+  readonly #ctrl: Uint32Array;
+  readonly #poll: C.NativeMemory = C.allocScratch(4096);
+  #sockQuietUntil = 0;
+  fault: ChannelFault | null = null;
+  served = 0;
+
+  constructor(
+    readonly s: Session,
+    readonly wakeFd: number,
+    readonly table: (OpSpec | undefined)[],
+    readonly opts: LoopOptions,
+  ) {
+    this.#reader = new RequestReader(s.region);
+    this.#writer = new ResponseWriter(s.region);
+    this.#ctrl = s.region.ctrl;
+  }
+
+  run(): EndReason {
+    try {
+      for (;;) {
+        if (this.#reader.next()) {
+          this.#handle();
+          continue;
+        }
+        const idle = this.#idle();
+        if (idle) return idle;
+      }
+    } catch (err) {
+      if (!(err instanceof ChannelFault)) throw err;
+      this.fault = err;
+      return 'fault';
+    } finally {
+      C.munmap(this.#poll.addr, this.#poll.size);
+    }
+  }
+
+  #handle(): void {
+    const s = this.s;
+    const req = this.#reader.current;
+    const spec = this.table[req.op];
+    const reply = this.#reply;
+    reply.reset();
+    let result: number;
+    if (!spec) {
+      s.log.warn({ op: req.op, seq: req.seq }, 'unknown op: answered CUDA_ERROR_INVALID_VALUE');
+      result = CUDA_ERROR_INVALID_VALUE;
+    } else if (req.payloadLen < spec.payload) {
+      s.log.warn({ op: W.OpName[req.op], seq: req.seq, payload: req.payloadLen, want: spec.payload }, 'request shorter than its struct: answered CUDA_ERROR_INVALID_VALUE');
+      result = CUDA_ERROR_INVALID_VALUE;
+    } else if (spec.needsDriver && !s.cuda) {
+      result = CUDA_ERROR_NO_DEVICE;
+    } else {
+      result = spec.needsCtx ? s.useCtx(req.ctx) : CUDA_SUCCESS;
+      if (result === CUDA_SUCCESS) {
+        try {
+          result = spec.handler(s, req, reply);
+        } catch (err) {
+          s.log.error({ op: W.OpName[req.op], seq: req.seq, err }, 'op handler failed: answered CUDA_ERROR_UNKNOWN');
+          reply.reset();
+          result = CUDA_ERROR_UNKNOWN;
+        }
+      }
+    }
+    s.publishArena();
+    if (req.flags & W.RF_REPLY) {
+      if (result === CUDA_SUCCESS && spec?.syncPoint && s.pendingError !== 0) {
+        result = s.pendingError;
+        s.pendingError = 0;
+      }
+      this.#writer.write(req.op, req.seq, result, reply.u8, result === CUDA_SUCCESS || reply.len ? reply.len : 0);
+    } else if (result !== CUDA_SUCCESS) {
+      s.log.debug({ op: W.OpName[req.op], seq: req.seq, result }, 'asynchronous request failed: reported at the next synchronising call');
+      s.deferError(result);
+    }
+    this.served++;
+    Atomics.store(this.#ctrl, CtrlWord.doneSeq, req.seq);
+    this.#wakeGuest();
+  }
+
+  /** Bumps the wake word and wakes guest threads, when any announced it may sleep. */
+  #wakeGuest(): void {
+    if (Atomics.load(this.#ctrl, CtrlWord.guestWaiting) !== 0) {
+      Atomics.add(this.#ctrl, CtrlWord.wakeWord, 1);
+      C.futexWakeAll(this.s.region.wakeWordAddr);
+    }
+  }
+
+  /** Waits for work; returns why the loop must end, or null to go on. */
+  #idle(): EndReason | null {
+    const ctrl = this.#ctrl;
+    const spinUntil = performance.now() + this.opts.spinMicros / 1000;
+    while (performance.now() < spinUntil) {
+      for (let i = 0; i < 64; i++) if (this.#reader.pending()) return null;
+    }
+    Atomics.store(ctrl, CtrlWord.proxyWaiting, 1);
+    // Announced, /then/ re-checked: a request published after this point kicks the eventfd.
+    if (this.#reader.pending()) {
+      Atomics.store(ctrl, CtrlWord.proxyWaiting, 0);
+      return null;
+    }
+    this.#wakeGuest();
+    const sockEvents = this.#sleep();
+    Atomics.store(ctrl, CtrlWord.proxyWaiting, 0);
+    if (Atomics.load(this.opts.stop, 0) !== 0) return 'stopped';
+    const gs = Atomics.load(ctrl, CtrlWord.guestState);
+    if (gs === W.PEER_CLOSED) return 'guest_closed';
+    if (sockEvents !== 0 && !this.#reader.pending()) {
+      const m = this.#poll;
+      const n = C.recv(this.s.sock, m.addr + 256, 1, C.MSG_DONTWAIT | 0x2 /* MSG_PEEK */);
+      if (n === 0 || (n < 0 && C.errno() !== C.EAGAIN && C.errno() !== C.EINTR)) return 'guest_gone';
+      // Bytes on the socket with no request for them: listen only to the eventfd for a while.
+      if (n > 0) this.#sockQuietUntil = performance.now() + 100;
+    }
+    return null;
+  }
+
+  /** poll() on the eventfd and the socket; returns the socket's revents. */
+  #sleep(): number {
+    const m = this.#poll;
+    const watchSock = performance.now() >= this.#sockQuietUntil;
+    m.dv.setInt32(0, this.wakeFd, true);
+    m.dv.setInt16(4, C.POLLIN, true);
+    m.dv.setInt16(6, 0, true);
+    m.dv.setInt32(8, this.s.sock, true);
+    m.dv.setInt16(12, C.POLLIN, true);
+    m.dv.setInt16(14, 0, true);
+    const r = C.poll(m.addr, watchSock ? 2 : 1, watchSock ? SLEEP_MS : 100);
+    if (r <= 0) return 0;
+    if (m.dv.getInt16(6, true) & C.POLLIN) C.read(this.wakeFd, m.addr + 128, 8);
+    return watchSock ? m.dv.getInt16(14, true) : 0;
+  }
+}

@@ -1,0 +1,222 @@
+// Everything the proxy holds for one guest process: its contexts, handles,
+// device ranges, staged module bytes and host-memory segments, and the
+// driver calls that need them.  One Session lives in one worker thread.
+import type { Logger } from 'pino';
+import * as W from '../wire/layout.js';
+import * as C from '../native/libc.js';
+import { CudaDriver, CUDA_ERROR_INVALID_CONTEXT, CUDA_ERROR_INVALID_HANDLE, CUDA_ERROR_NO_DEVICE, CUDA_SUCCESS } from '../native/cuda.js';
+import { Region, CtrlWord } from '../channel/region.js';
+import { DeviceRanges } from './device-ranges.js';
+import { HandleTable } from './handle-table.js';
+import { Staging } from './staging.js';
+
+export interface GuestLimits {
+  /** Device memory the guest may allocate, bytes. */
+  memQuota: number;
+  /** Page-locked host memory the guest may share, bytes. */
+  pinnedQuota: number;
+  /** Largest module image, bytes. */
+  maxImage: number;
+  /** Most handles at once. */
+  maxHandles: number;
+}
+
+export interface PrimaryState {
+  /** Context id while the emulated primary context exists, else 0. */
+  ctx: number;
+  retains: number;
+  flags: number;
+}
+
+export interface HostSegment {
+  addr: number;
+  bytes: number;
+  fd: number;
+  ctx: number;
+  devicePtr: number;
+}
+
+export interface DeviceFacts {
+  /** Real device handle (CUdevice) the guest's device 0 stands for. */
+  readonly cuDevice: number;
+  readonly totalMem: number;
+}
+
+export class Session {
+  readonly handles: HandleTable;
+  readonly ranges = new DeviceRanges();
+  readonly stage: Staging;
+  readonly primary: PrimaryState = { ctx: 0, retains: 0, flags: 0 };
+  readonly hostSegments = new Map<number, HostSegment>();
+  /** Out-parameters and small structs handed to the driver. */
+  readonly out: C.NativeMemory = C.allocScratch(64 * 1024);
+  /** Kernel parameters, launch configs and attributes. */
+  readonly launchMem: C.NativeMemory = C.allocScratch(64 * 1024);
+  /** The first error of asynchronous work not yet reported (a CUresult), 0 when none. */
+  pendingError = 0;
+  pinnedBytes = 0;
+  #currentCtx = 0;
+  #arenaEnd = -1;
+
+  constructor(
+    readonly guestId: number,
+    readonly log: Logger,
+    readonly cuda: CudaDriver | null,
+    readonly device: DeviceFacts | null,
+    readonly region: Region,
+    readonly limits: GuestLimits,
+    /** The unix socket of the hand-over: host-memory descriptors arrive on it. */
+    readonly sock: number,
+  ) {
+    this.handles = new HandleTable(limits.maxHandles);
+    this.stage = new Staging(limits.maxImage);
+  }
+
+  /** The driver, or null when this proxy runs without one (then every CUDA request fails with NO_DEVICE). */
+  driver(): CudaDriver | null {
+    return this.cuda;
+  }
+
+  /** Makes the guest's context id current on this thread; a CUresult. */
+  useCtx(id: number): number {
+    if (!this.cuda) return CUDA_ERROR_NO_DEVICE;
+    if (id === this.#currentCtx && id !== 0) return CUDA_SUCCESS;
+    const h = this.handles.get(id, 'ctx');
+    if (!h) return CUDA_ERROR_INVALID_CONTEXT;
+    const r = this.cuda.cuCtxSetCurrent(h.ptr);
+    if (r === CUDA_SUCCESS) this.#currentCtx = id;
+    return r;
+  }
+
+  /** Forget which context is current (after the driver changed it). */
+  ctxChanged(id = 0): void {
+    this.#currentCtx = id;
+  }
+
+  get currentCtx(): number {
+    return this.#currentCtx;
+  }
+
+  /** The real stream behind a wire stream id, or -1 when the guest does not own one. */
+  stream(id: number): number {
+    if (id === W.STREAM_NULL) return 0;
+    if (id === W.STREAM_LEGACY) return 1; // CU_STREAM_LEGACY
+    const h = this.handles.get(id, 'stream');
+    return h ? h.ptr : -1;
+  }
+
+  realHandle(id: number, kind: 'event' | 'module' | 'library' | 'function' | 'kernel'): number {
+    const h = this.handles.get(id, kind);
+    return h ? h.ptr : -1;
+  }
+
+  /**
+   * Checks an arena reference {pos, len} at off in dv and returns the native
+   * address of its first byte, or -1 when it does not lie inside the arena.
+   * Safe to hand to the driver: the range is inside the mapped arena, which
+   * stays mapped until every context of this guest is destroyed.
+   */
+  arenaAddr(dv: DataView, off: number, wantLen: number): number {
+    const pos = dv.getUint32(off, true);
+    const len = dv.getUint32(off + 4, true);
+    const size = this.region.layout.arenaSize;
+    const at = pos & (size - 1);
+    if (len !== wantLen || len > size || at + len > size) return -1;
+    this.#arenaEnd = (pos + len) >>> 0;
+    return this.region.arenaAddr + at;
+  }
+
+  /** The arena bytes of a checked reference, as a view (for the proxy's own reads). */
+  arenaBytes(dv: DataView, off: number): Uint8Array | null {
+    const pos = dv.getUint32(off, true);
+    const len = dv.getUint32(off + 4, true);
+    const size = this.region.layout.arenaSize;
+    const at = pos & (size - 1);
+    if (len > size || at + len > size) return null;
+    this.#arenaEnd = (pos + len) >>> 0;
+    return this.region.arena.subarray(at, at + len);
+  }
+
+  /**
+   * Host address for a vgpu_host_ref at off: arena bytes, or bytes of a
+   * shared page-locked segment; -1 when out of range.
+   */
+  hostAddr(dv: DataView, off: number, bytes: number): number {
+    const seg = dv.getUint32(off + W.HostRef.segment, true);
+    if (seg === 0) return this.arenaAddr(dv, off + W.HostRef.arena, bytes);
+    const s = this.hostSegments.get(seg);
+    const segOff = C.readU64(dv, off + W.HostRef.offset);
+    if (!s || !Number.isSafeInteger(segOff) || segOff + bytes > s.bytes) return -1;
+    return s.addr + segOff;
+  }
+
+  /** Publishes how far the guest may reuse the arena; called after each request (uses complete synchronously). */
+  publishArena(): void {
+    if (this.#arenaEnd < 0) return;
+    Atomics.store(this.region.ctrl, CtrlWord.arenaDone, this.#arenaEnd);
+    this.#arenaEnd = -1;
+  }
+
+  /** Records an error of asynchronous work, to be reported at the next synchronising call. */
+  deferError(result: number): void {
+    if (this.pendingError === 0) this.pendingError = result;
+  }
+
+  /** Destroys a context the guest held and forgets everything that lived in it. */
+  destroyContext(id: number): number {
+    const h = this.handles.get(id, 'ctx');
+    if (!h) return CUDA_ERROR_INVALID_HANDLE;
+    const cuda = this.cuda;
+    if (!cuda) return CUDA_ERROR_NO_DEVICE;
+    // The context goes first: destroying it waits for its work, so no copy reads a segment we unmap after.
+    const r = cuda.cuCtxDestroy_v2(h.ptr);
+    for (const [segId, seg] of [...this.hostSegments]) {
+      if (seg.ctx === id) this.releaseSegment(segId, false);
+    }
+    this.handles.dropContext(id);
+    this.ranges.dropContext(id);
+    this.handles.delete(id);
+    if (this.#currentCtx === id) this.#currentCtx = 0;
+    return r;
+  }
+
+  /** Unmaps a host segment (after unregistering it from its context when still alive). */
+  releaseSegment(id: number, unregister: boolean): void {
+    const seg = this.hostSegments.get(id);
+    if (!seg) return;
+    if (unregister && this.cuda && this.useCtx(seg.ctx) === CUDA_SUCCESS) this.cuda.cuMemHostUnregister(seg.addr);
+    if (seg.devicePtr) this.ranges.remove(seg.devicePtr);
+    C.munmap(seg.addr, seg.bytes);
+    C.close(seg.fd);
+    this.pinnedBytes -= seg.bytes;
+    this.hostSegments.delete(id);
+    this.handles.delete(id);
+  }
+
+  /** Releases everything the guest held: contexts (and with them all GPU work and memory), libraries, segments. */
+  releaseAll(): { contexts: number; libraries: number; segments: number } {
+    const counts = { contexts: 0, libraries: 0, segments: 0 };
+    const cuda = this.cuda;
+    if (cuda) {
+      // Contexts first: destroying them waits for their GPU work, so no copy still reads shared memory after.
+      for (const [id] of [...this.handles.entries('ctx')]) {
+        const r = this.destroyContext(id);
+        if (r !== CUDA_SUCCESS) this.log.warn({ ctx: id, result: r }, 'context destroy failed during guest cleanup');
+        counts.contexts++;
+      }
+      for (const [id, h] of [...this.handles.entries('library')]) {
+        cuda.cuLibraryUnload(h.ptr);
+        this.handles.delete(id);
+        counts.libraries++;
+      }
+    }
+    for (const id of [...this.hostSegments.keys()]) {
+      this.releaseSegment(id, false);
+      counts.segments++;
+    }
+    this.stage.release();
+    C.munmap(this.out.addr, this.out.size);
+    C.munmap(this.launchMem.addr, this.launchMem.size);
+    return counts;
+  }
+}

@@ -1,0 +1,35 @@
+#!/usr/bin/env node
+// vgpu-proxy: serves the CUDA driver API to guests over IDM rings.
+import pino from 'pino';
+import { parseConfig, USAGE } from './config.js';
+import { ProxyServer } from './server.js';
+
+function run(): void {
+  let config;
+  try {
+    config = parseConfig(process.argv.slice(2));
+  } catch (err) {
+    const msg = (err as Error).message;
+    process.stderr.write(msg === USAGE ? `${USAGE}\n` : `vgpu-proxy: ${msg}\n${USAGE}\n`);
+    process.exit(msg === USAGE ? 0 : 2);
+  }
+  const log = pino({ level: config.logLevel, base: { service: 'vgpu-proxy' } }, pino.destination({ dest: 1, sync: true }));
+  const server = new ProxyServer(config, log);
+  try {
+    server.start();
+  } catch (err) {
+    log.fatal({ err: (err as Error).message }, 'vgpu-proxy could not start');
+    process.exit(1);
+  }
+  let stopping = false;
+  const stop = (signal: string): void => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal, guests: server.guestCount }, 'vgpu-proxy stopping');
+    void server.stop().then(() => process.exit(0));
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+}
+
+run();

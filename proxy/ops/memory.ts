@@ -1,0 +1,227 @@
+// Device memory: allocation within the guest's quota, copies, memsets, and
+// page-locked host segments.  Every device address a guest names is checked
+// against the ranges it owns; every host address comes from its arena or its
+// own segments.
+import * as W from '../wire/layout.js';
+import * as C from '../native/libc.js';
+import {
+  CUDA_ERROR_INVALID_HANDLE,
+  CUDA_ERROR_INVALID_VALUE,
+  CUDA_ERROR_OUT_OF_MEMORY,
+  CUDA_SUCCESS,
+} from '../native/cuda.js';
+import type { Request } from '../channel/rings.js';
+import { ChannelFault } from '../channel/errors.js';
+import { mapShared, sealedSize } from '../channel/handover.js';
+import { closeAll, recvWithFds, waitReadable } from '../channel/unix-socket.js';
+import type { Session } from '../guest/session.js';
+import { op, OpSpec, P } from './op.js';
+
+const CU_MEMHOSTREGISTER_DEVICEMAP = 0x2;
+const FD_NOTE_TIMEOUT_MS = 2000;
+const FD_NOTE_OFF = 1024;
+
+/**
+ * Runs a copy or memset the way the request asks: stream-ordered (ASYNC), on
+ * a stream but waited for (PTDS: the synchronous _ptds entry points), or as
+ * the synchronous legacy-stream call.
+ */
+function ordered(s: Session, req: Request, streamId: number, onStream: (stream: number) => number, sync: () => number): number {
+  if (req.flags & (W.RF_ASYNC | W.RF_PTDS)) {
+    const stream = s.stream(streamId);
+    if (stream < 0) return CUDA_ERROR_INVALID_HANDLE;
+    const r = onStream(stream);
+    if (r !== CUDA_SUCCESS || (req.flags & W.RF_ASYNC)) return r;
+    return s.driver()!.cuStreamSynchronize(stream);
+  }
+  return sync();
+}
+
+const u64 = (req: Request, off: number): number => C.readU64(req.dv, P + off);
+
+function memsetBytes(pitch: number, width: number, height: number, elem: number): number {
+  if (height === 1 && pitch === 0) return width * elem;
+  if (pitch < width * elem || height < 1) return -1;
+  return pitch * (height - 1) + width * elem;
+}
+
+export const memoryOps: OpSpec[] = [
+  op(W.Op.MEM_ALLOC, W.ReqMemAlloc.SIZE, (s, req, out) => {
+    const cuda = s.driver()!;
+    const bytes = u64(req, W.ReqMemAlloc.bytes);
+    const width = u64(req, W.ReqMemAlloc.width);
+    const height = req.dv.getUint32(P + W.ReqMemAlloc.height, true);
+    const elem = req.dv.getUint32(P + W.ReqMemAlloc.elem_size, true);
+    const want = width > 0 ? width * height : bytes;
+    if (!Number.isSafeInteger(want)) return CUDA_ERROR_INVALID_VALUE;
+    if (s.ranges.allocatedBytes + want > s.limits.memQuota) return CUDA_ERROR_OUT_OF_MEMORY;
+    const m = s.out;
+    let r: number;
+    if (width > 0) r = cuda.cuMemAllocPitch_v2(m.addr, m.addr + 8, width, height, elem);
+    else if (req.flags & W.RF_ASYNC) {
+      const stream = s.stream(req.dv.getUint32(P + W.ReqMemAlloc.stream, true));
+      if (stream < 0) return CUDA_ERROR_INVALID_HANDLE;
+      r = cuda.cuMemAllocAsync(m.addr, bytes, stream);
+    } else r = cuda.cuMemAlloc_v2(m.addr, bytes);
+    if (r !== CUDA_SUCCESS) return r;
+    const dptr = C.readU64(m.dv, 0);
+    const pitch = width > 0 ? C.readU64(m.dv, 8) : 0;
+    const size = width > 0 ? pitch * height : bytes;
+    if (s.ranges.allocatedBytes + size > s.limits.memQuota) {
+      cuda.cuMemFree_v2(dptr);
+      return CUDA_ERROR_OUT_OF_MEMORY;
+    }
+    s.ranges.add(dptr, size, 'alloc', req.ctx);
+    const dv = out.size(W.RspMemAlloc.SIZE);
+    C.writeU64(dv, W.RspMemAlloc.dptr, dptr);
+    C.writeU64(dv, W.RspMemAlloc.pitch, pitch);
+    return CUDA_SUCCESS;
+  }, { needsCtx: true }),
+
+  op(W.Op.MEM_FREE, W.ReqMemFree.SIZE, (s, req) => {
+    const dptr = u64(req, W.ReqMemFree.dptr);
+    const range = s.ranges.at(dptr);
+    if (!range || range.kind !== 'alloc') return CUDA_ERROR_INVALID_VALUE;
+    let r: number;
+    if (req.flags & W.RF_ASYNC) {
+      const stream = s.stream(req.dv.getUint32(P + W.ReqMemFree.stream, true));
+      if (stream < 0) return CUDA_ERROR_INVALID_HANDLE;
+      r = s.driver()!.cuMemFreeAsync(dptr, stream);
+    } else r = s.driver()!.cuMemFree_v2(dptr);
+    if (r === CUDA_SUCCESS) s.ranges.remove(dptr);
+    return r;
+  }, { needsCtx: true }),
+
+  op(W.Op.MEM_GET_INFO, 0, (s, _req, out) => {
+    const m = s.out;
+    const r = s.driver()!.cuMemGetInfo_v2(m.addr, m.addr + 8);
+    if (r !== CUDA_SUCCESS) return r;
+    const quota = s.limits.memQuota;
+    const total = Math.min(C.readU64(m.dv, 8), quota);
+    const free = Math.max(0, Math.min(C.readU64(m.dv, 0), quota - s.ranges.allocatedBytes));
+    const dv = out.size(W.RspMemInfo.SIZE);
+    C.writeU64(dv, W.RspMemInfo.free, free);
+    C.writeU64(dv, W.RspMemInfo.total, total);
+    return CUDA_SUCCESS;
+  }, { needsCtx: true }),
+
+  op(W.Op.MEMCPY_HTOD, W.ReqMemcpyHtod.SIZE, (s, req) => {
+    const cuda = s.driver()!;
+    const dst = u64(req, W.ReqMemcpyHtod.dst);
+    const bytes = u64(req, W.ReqMemcpyHtod.bytes);
+    if (!s.ranges.covers(dst, bytes)) return CUDA_ERROR_INVALID_VALUE;
+    const src = s.hostAddr(req.dv, P + W.ReqMemcpyHtod.src, bytes);
+    if (src < 0) return CUDA_ERROR_INVALID_VALUE;
+    // src is inside the guest's arena or one of its mapped segments, checked above.
+    return ordered(s, req, req.dv.getUint32(P + W.ReqMemcpyHtod.stream, true),
+      (st) => cuda.cuMemcpyHtoDAsync_v2(dst, src, bytes, st),
+      () => cuda.cuMemcpyHtoD_v2(dst, src, bytes));
+  }, { needsCtx: true, syncPoint: true }),
+
+  op(W.Op.MEMCPY_DTOH, W.ReqMemcpyDtoh.SIZE, (s, req) => {
+    const cuda = s.driver()!;
+    const src = u64(req, W.ReqMemcpyDtoh.src);
+    const bytes = u64(req, W.ReqMemcpyDtoh.bytes);
+    if (!s.ranges.covers(src, bytes)) return CUDA_ERROR_INVALID_VALUE;
+    const dst = s.hostAddr(req.dv, P + W.ReqMemcpyDtoh.dst, bytes);
+    if (dst < 0) return CUDA_ERROR_INVALID_VALUE;
+    // dst is inside the guest's arena or one of its mapped segments, checked above.
+    return ordered(s, req, req.dv.getUint32(P + W.ReqMemcpyDtoh.stream, true),
+      (st) => cuda.cuMemcpyDtoHAsync_v2(dst, src, bytes, st),
+      () => cuda.cuMemcpyDtoH_v2(dst, src, bytes));
+  }, { needsCtx: true, syncPoint: true }),
+
+  op(W.Op.MEMCPY_DTOD, W.ReqMemcpyDtod.SIZE, (s, req) => {
+    const cuda = s.driver()!;
+    const dst = u64(req, W.ReqMemcpyDtod.dst);
+    const src = u64(req, W.ReqMemcpyDtod.src);
+    const bytes = u64(req, W.ReqMemcpyDtod.bytes);
+    if (!s.ranges.covers(dst, bytes) || !s.ranges.covers(src, bytes)) return CUDA_ERROR_INVALID_VALUE;
+    return ordered(s, req, req.dv.getUint32(P + W.ReqMemcpyDtod.stream, true),
+      (st) => cuda.cuMemcpyDtoDAsync_v2(dst, src, bytes, st),
+      () => cuda.cuMemcpyDtoD_v2(dst, src, bytes));
+  }, { needsCtx: true, syncPoint: true }),
+
+  op(W.Op.MEMSET, W.ReqMemset.SIZE, (s, req) => {
+    const cuda = s.driver()!;
+    const dst = u64(req, W.ReqMemset.dst);
+    const pitch = u64(req, W.ReqMemset.pitch);
+    const width = u64(req, W.ReqMemset.width);
+    const height = u64(req, W.ReqMemset.height);
+    const elem = req.dv.getUint32(P + W.ReqMemset.elem_size, true);
+    const value = req.dv.getUint32(P + W.ReqMemset.value, true);
+    if (elem !== 1 && elem !== 2 && elem !== 4) return CUDA_ERROR_INVALID_VALUE;
+    const bytes = memsetBytes(pitch, width, height, elem);
+    if (bytes < 0 || !s.ranges.covers(dst, bytes)) return CUDA_ERROR_INVALID_VALUE;
+    const twoD = !(height === 1 && pitch === 0);
+    const run = (st: number): number => {
+      if (!twoD) {
+        if (elem === 1) return cuda.cuMemsetD8Async(dst, value & 0xff, width, st);
+        if (elem === 2) return cuda.cuMemsetD16Async(dst, value & 0xffff, width, st);
+        return cuda.cuMemsetD32Async(dst, value, width, st);
+      }
+      if (elem === 1) return cuda.cuMemsetD2D8Async(dst, pitch, value & 0xff, width, height, st);
+      if (elem === 2) return cuda.cuMemsetD2D16Async(dst, pitch, value & 0xffff, width, height, st);
+      return cuda.cuMemsetD2D32Async(dst, pitch, value, width, height, st);
+    };
+    // The synchronous memsets run on the legacy stream, as the driver's own do.
+    return ordered(s, req, req.dv.getUint32(P + W.ReqMemset.stream, true), run, () => run(0));
+  }, { needsCtx: true }),
+
+  op(W.Op.HOSTMEM_MAP, W.ReqHostmemMap.SIZE, (s, req, out) => {
+    const cuda = s.driver()!;
+    const bytes = u64(req, W.ReqHostmemMap.bytes);
+    const flags = req.dv.getUint32(P + W.ReqHostmemMap.flags, true);
+    const token = req.dv.getUint32(P + W.ReqHostmemMap.token, true);
+    // The descriptor travels on the socket, sent just before this request.
+    if (waitReadable(s.sock, FD_NOTE_TIMEOUT_MS, s.out) !== 'readable') return CUDA_ERROR_INVALID_VALUE;
+    const got = recvWithFds(s.sock, s.out, FD_NOTE_OFF, W.FdNote.SIZE);
+    const fd = got.fds.length === 1 ? got.fds[0]! : -1;
+    const note = new DataView(s.out.u8.buffer, FD_NOTE_OFF, W.FdNote.SIZE);
+    if (got.bytes !== W.FdNote.SIZE || fd < 0 || note.getUint32(W.FdNote.magic, true) !== W.HELLO_MAGIC || note.getUint32(W.FdNote.token, true) !== token) {
+      closeAll(got.fds);
+      return CUDA_ERROR_INVALID_VALUE;
+    }
+    if (!Number.isSafeInteger(bytes) || bytes <= 0 || s.pinnedBytes + bytes > s.limits.pinnedQuota) {
+      C.close(fd);
+      return CUDA_ERROR_OUT_OF_MEMORY;
+    }
+    let addr = 0;
+    try {
+      if (sealedSize(fd, 'host segment') < bytes) throw new ChannelFault('handover_failed', 'host segment smaller than announced');
+      addr = mapShared(fd, bytes, 'host segment');
+    } catch (err) {
+      s.log.warn({ err: (err as Error).message }, 'host memory segment refused');
+      C.close(fd);
+      return CUDA_ERROR_INVALID_VALUE;
+    }
+    // Registered in the guest's own context only (never PORTABLE): other guests' contexts do not map it.
+    let r = cuda.cuMemHostRegister_v2(addr, bytes, flags & CU_MEMHOSTREGISTER_DEVICEMAP);
+    let devicePtr = 0;
+    if (r === CUDA_SUCCESS && flags & CU_MEMHOSTREGISTER_DEVICEMAP) {
+      r = cuda.cuMemHostGetDevicePointer_v2(s.out.addr, addr, 0);
+      if (r === CUDA_SUCCESS) devicePtr = C.readU64(s.out.dv, 0);
+      else cuda.cuMemHostUnregister(addr);
+    }
+    const id = r === CUDA_SUCCESS ? s.handles.add('hostmem', addr, req.ctx) : -1;
+    if (id < 0) {
+      C.munmap(addr, bytes);
+      C.close(fd);
+      return r === CUDA_SUCCESS ? CUDA_ERROR_OUT_OF_MEMORY : r;
+    }
+    s.hostSegments.set(id, { addr, bytes, fd, ctx: req.ctx, devicePtr });
+    s.pinnedBytes += bytes;
+    if (devicePtr) s.ranges.add(devicePtr, bytes, 'hostmem', req.ctx);
+    const dv = out.size(W.RspHostmemMap.SIZE);
+    dv.setUint32(W.RspHostmemMap.id, id, true);
+    C.writeU64(dv, W.RspHostmemMap.device_ptr, devicePtr);
+    return CUDA_SUCCESS;
+  }, { needsCtx: true }),
+
+  op(W.Op.HOSTMEM_UNMAP, W.ReqHandle.SIZE, (s, req) => {
+    const id = req.dv.getUint32(P + W.ReqHandle.id, true);
+    if (!s.hostSegments.has(id)) return CUDA_ERROR_INVALID_VALUE;
+    s.releaseSegment(id, true);
+    return CUDA_SUCCESS;
+  }),
+];

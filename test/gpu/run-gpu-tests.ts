@@ -1,0 +1,217 @@
+// npm run test:gpu — prove the libvgpu path on a machine with a GPU.
+//
+// Builds the driver-API programs of test/gpu/programs/ and their kernels into
+// build/gpu-tests/, starts one vgpu-proxy, runs every program natively and
+// then through libvgpu, and compares what they wrote and printed.
+//
+//   node dist/test/gpu/run-gpu-tests.js [--cuda-include DIR] [PROGRAM...]
+//
+// Environment: VGPU_REAL_LIBCUDA (default /usr/local/nvidia/lib64/libcuda.so.1),
+// OUT (results folder; default results/), and the compiler settings of
+// test/support/cuda-build.ts.
+import { mkdirSync, rmSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { compareDirs, compareStdout } from './compare-outputs.js';
+import { PROGRAMS, type GpuProgram } from './programs.js';
+import {
+  buildKernel,
+  buildProgram,
+  describeToolchain,
+  findToolchain,
+  SUPPORT_INCLUDE_DIR,
+  type CudaToolchain,
+} from '../support/cuda-build.js';
+import { describeHost, hostInfo } from '../support/host-info.js';
+import { checkLoadedLibcuda } from '../support/loaded-libcuda.js';
+import { DEFAULT_GUEST_LIB_DIR, requireGuestLib, startProxy, type ProxyHandle } from '../support/proxy-process.js';
+import { markdownTable, writeResult } from '../support/report.js';
+import { repoPath } from '../support/repo-root.js';
+import { describeExit, runCommand, type RunResult } from '../support/run-command.js';
+
+const TIMEOUT_MS = 120_000;
+const BUILD_DIR = repoPath('build', 'gpu-tests');
+const SOURCE_DIR = repoPath('test', 'gpu', 'programs');
+const PROXY_LOG = join(BUILD_DIR, 'proxy.log');
+
+interface RunSummary {
+  status: string;
+  ms: number;
+}
+
+interface ProgramResult {
+  program: string;
+  native: RunSummary;
+  libvgpu: RunSummary;
+  outputsIdentical: boolean | null;
+  stdoutIdentical: boolean | null;
+  pass: boolean;
+  reasons: string[];
+}
+
+function summary(r: RunResult): RunSummary {
+  return { status: r.code === 0 && !r.timedOut ? 'ok' : describeExit(r, TIMEOUT_MS), ms: Math.round(r.ms) };
+}
+
+function nativeEnv(realLibcuda: string): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  delete env.VGPU_PROXY_SOCKET;
+  const rest = env.LD_LIBRARY_PATH;
+  env.LD_LIBRARY_PATH = rest ? `${dirname(realLibcuda)}:${rest}` : dirname(realLibcuda);
+  return env;
+}
+
+async function build(tc: CudaToolchain, programs: GpuProgram[]): Promise<void> {
+  for (const p of programs) {
+    for (const k of p.kernels) await buildKernel(tc, k.kind, join(SOURCE_DIR, k.source), join(BUILD_DIR, k.output));
+    await buildProgram(tc, join(SOURCE_DIR, `${p.name}.c`), join(BUILD_DIR, p.name), [SUPPORT_INCLUDE_DIR]);
+  }
+}
+
+function freshDir(dir: string): string {
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { recursive: true });
+  return dir;
+}
+
+function indent(text: string, prefix = '    '): string {
+  const t = text.trimEnd();
+  return t === '' ? `${prefix}(empty)` : t.split('\n').map((l) => prefix + l).join('\n');
+}
+
+function printFailure(r: ProgramResult, native: RunResult, vgpu: RunResult | null, proxy: ProxyHandle): void {
+  console.log(`\n--- ${r.program} FAILED`);
+  for (const why of r.reasons) console.log(`  - ${why}`);
+  if (native.code !== 0 || native.timedOut) {
+    console.log(`  native stderr (${native.command}):\n${indent(native.stderr.slice(-4000))}`);
+  }
+  if (vgpu !== null) {
+    console.log(`  libvgpu stdout:\n${indent(vgpu.stdout.slice(-2000))}`);
+    console.log(`  libvgpu stderr (${vgpu.command}):\n${indent(vgpu.stderr.slice(-4000))}`);
+  }
+  console.log(`  proxy log (last 40 lines of ${PROXY_LOG}):\n${indent(proxy.logTail(40))}\n`);
+}
+
+async function runOne(p: GpuProgram, proxy: ProxyHandle, realLibcuda: string): Promise<[ProgramResult, RunResult, RunResult | null]> {
+  const bin = join(BUILD_DIR, p.name);
+  const outDir = join(BUILD_DIR, 'out', p.name);
+  const nativeDir = freshDir(join(outDir, 'native'));
+  const vgpuDir = freshDir(join(outDir, 'libvgpu'));
+  const reasons: string[] = [];
+
+  const native = await runCommand(bin, [nativeDir, BUILD_DIR], { env: nativeEnv(realLibcuda), timeoutMs: TIMEOUT_MS });
+  if (native.code !== 0 || native.timedOut) reasons.push(`native run: ${describeExit(native, TIMEOUT_MS)} (the program or the GPU machine is broken, not libvgpu)`);
+  const nativeLib = checkLoadedLibcuda(native.stderr, realLibcuda);
+  if (nativeLib !== null) reasons.push(`native run ${nativeLib}`);
+
+  let vgpu: RunResult | null = null;
+  let outputsIdentical: boolean | null = null;
+  let stdoutIdentical: boolean | null = null;
+  if (!proxy.alive()) {
+    reasons.push(`vgpu-proxy was not running (${proxy.exitStatus()}) before the libvgpu run`);
+  } else {
+    vgpu = await runCommand(bin, [vgpuDir, BUILD_DIR], { env: proxy.env, timeoutMs: TIMEOUT_MS });
+    if (vgpu.code !== 0 || vgpu.timedOut) reasons.push(`libvgpu run: ${describeExit(vgpu, TIMEOUT_MS)}`);
+    const vgpuLib = checkLoadedLibcuda(vgpu.stderr, join(DEFAULT_GUEST_LIB_DIR, 'libcuda.so.1'));
+    if (vgpuLib !== null) reasons.push(`libvgpu run ${vgpuLib}`);
+    if (!proxy.alive()) reasons.push(`vgpu-proxy exited during the run (${proxy.exitStatus()})`);
+    const files = compareDirs(nativeDir, vgpuDir);
+    outputsIdentical = files.identical && files.files > 0;
+    if (files.files === 0) reasons.push('the native run wrote no output files');
+    reasons.push(...files.differences);
+    const out = compareStdout(native.stdout, vgpu.stdout);
+    stdoutIdentical = out === null;
+    if (out !== null) reasons.push(out);
+  }
+  const result: ProgramResult = {
+    program: p.name,
+    native: summary(native),
+    libvgpu: vgpu !== null ? summary(vgpu) : { status: 'not run', ms: 0 },
+    outputsIdentical,
+    stdoutIdentical,
+    pass: reasons.length === 0,
+    reasons,
+  };
+  return [result, native, vgpu];
+}
+
+function table(results: ProgramResult[]): string {
+  const secs = (ms: number): string => (ms <= 0 ? '-' : ms < 1000 ? `${ms} ms` : `${(ms / 1000).toFixed(2)} s`);
+  const same = (r: ProgramResult): string => {
+    if (r.outputsIdentical === null) return '-';
+    if (r.outputsIdentical && r.stdoutIdentical) return 'yes';
+    return r.outputsIdentical ? 'no (stdout)' : 'no';
+  };
+  return markdownTable(
+    ['program', 'native', 'libvgpu', 'outputs identical', 'time native', 'time libvgpu', 'result'],
+    results.map((r) => [r.program, r.native.status, r.libvgpu.status, same(r), secs(r.native.ms), secs(r.libvgpu.ms), r.pass ? 'PASS' : 'FAIL']),
+  );
+}
+
+async function main(): Promise<number> {
+  const { values, positionals } = parseArgs({
+    options: { 'cuda-include': { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+    allowPositionals: true,
+  });
+  if (values.help) {
+    console.log('usage: run-gpu-tests [--cuda-include DIR] [PROGRAM...]\nprograms: ' + PROGRAMS.map((p) => p.name).join(', '));
+    return 0;
+  }
+  const unknown = positionals.filter((n) => !PROGRAMS.some((p) => p.name === n));
+  if (unknown.length > 0) throw new Error(`unknown program(s) ${unknown.join(', ')}; known: ${PROGRAMS.map((p) => p.name).join(', ')}`);
+  const programs = positionals.length > 0 ? PROGRAMS.filter((p) => positionals.includes(p.name)) : PROGRAMS;
+  const realLibcuda = process.env.VGPU_REAL_LIBCUDA || '/usr/local/nvidia/lib64/libcuda.so.1';
+
+  const host = hostInfo();
+  console.log(describeHost(host));
+  const tc = findToolchain({ includeDir: values['cuda-include'], realLibcudaDir: dirname(realLibcuda) });
+  console.log(`toolchain: ${describeToolchain(tc)}`);
+  requireGuestLib(); // before building: nothing to compare against without libvgpu
+  mkdirSync(BUILD_DIR, { recursive: true });
+  await build(tc, programs);
+
+  rmSync(PROXY_LOG, { force: true });
+  let proxy = await startProxy({ libcuda: realLibcuda, logFile: PROXY_LOG });
+  console.log(`vgpu-proxy ${proxy.pid} ready at ${proxy.socket} (log ${PROXY_LOG})`);
+  const results: ProgramResult[] = [];
+  try {
+    for (const p of programs) {
+      if (!proxy.alive()) {
+        console.log(`vgpu-proxy had ended (${proxy.exitStatus()}); starting a new one for ${p.name}`);
+        await proxy.stop();
+        proxy = await startProxy({ libcuda: realLibcuda, logFile: PROXY_LOG });
+      }
+      const [r, native, vgpu] = await runOne(p, proxy, realLibcuda);
+      results.push(r);
+      console.log(`run    ${p.name}: native ${r.native.status}, libvgpu ${r.libvgpu.status} -> ${r.pass ? 'PASS' : 'FAIL'}`);
+      if (!r.pass) printFailure(r, native, vgpu, proxy);
+    }
+  } finally {
+    await proxy.stop();
+  }
+
+  const passed = results.filter((r) => r.pass).length;
+  const failed = results.length - passed;
+  const text = table(results);
+  console.log(`\n${text}\n\n${passed} passed, ${failed} failed`);
+  const md = `# GPU tests: native driver vs libvgpu\n\n${describeHost(host)}\n\n${text}\n\n${passed} passed, ${failed} failed\n`;
+  const json = { date: new Date().toISOString(), host, realLibcuda, toolchain: tc, results, passed, failed };
+  const mdPath = writeResult('gpu-tests.md', md);
+  writeResult('gpu-tests.json', JSON.stringify(json, null, 2));
+  if (failed > 0) writeResult('gpu-tests-proxy-log-tail.txt', proxy.logTail(400));
+  console.log(`wrote ${mdPath}, gpu-tests.json${failed > 0 ? ' and gpu-tests-proxy-log-tail.txt' : ''} beside it`);
+  return failed === 0 ? 0 : 1;
+}
+
+// Under `tap` (npm test) this file is picked up as a test: it needs a GPU, so skip.
+if (process.env.TAP === '1') {
+  console.log('1..0 # SKIP needs a GPU: run `npm run test:gpu` on the GPU machine');
+} else {
+  main().then(
+    (code) => process.exit(code),
+    (err: unknown) => {
+      console.error(`run-gpu-tests: ${err instanceof Error ? err.message : String(err)}`);
+      process.exit(2);
+    },
+  );
+}
