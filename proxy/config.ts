@@ -11,6 +11,7 @@ export interface ProxyConfig {
   maxHandles: number;
   spinMicros: number;
   logLevel: string;
+  guestIsolation: 'process' | 'thread';
 }
 
 export const USAGE = `usage: vgpu-proxy [options]
@@ -23,6 +24,9 @@ export const USAGE = `usage: vgpu-proxy [options]
   --max-handles N           most driver objects one guest may hold (default 1000000)
   --spin-us N               how long a worker spins for the next request before sleeping (default 50)
   --log-level LEVEL         pino level: trace, debug, info, warn, error (default info)
+  --guest-isolation MODE    process (default): each guest served by its own process, so one guest's
+                            GPU fault cannot poison the others; thread: a worker thread each (lighter,
+                            for guests that trust each other)
 SIZE takes a suffix K, M, G or T (powers of 1024).`;
 
 export function parseSize(text: string, what: string): number {
@@ -36,6 +40,11 @@ function parseCount(text: string, what: string): number {
   const n = Number(text);
   if (!Number.isSafeInteger(n) || n < 0) throw new Error(`${what}: "${text}" is not a whole number`);
   return n;
+}
+
+function parseIsolation(text: string): 'process' | 'thread' {
+  if (text !== 'process' && text !== 'thread') throw new Error(`--guest-isolation: "${text}" is neither process nor thread`);
+  return text;
 }
 
 export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env): ProxyConfig {
@@ -52,6 +61,7 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
       'max-handles': { type: 'string' },
       'spin-us': { type: 'string' },
       'log-level': { type: 'string' },
+      'guest-isolation': { type: 'string' },
       help: { type: 'boolean' },
     },
   });
@@ -66,5 +76,6 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
     maxHandles: values['max-handles'] ? parseCount(values['max-handles'], '--max-handles') : 1_000_000,
     spinMicros: values['spin-us'] ? parseCount(values['spin-us'], '--spin-us') : 50,
     logLevel: values['log-level'] ?? 'info',
+    guestIsolation: parseIsolation(values['guest-isolation'] ?? 'process'),
   };
 }

@@ -50,6 +50,10 @@ export const fcntl = libc.func('int fcntl(int fd, int cmd, int arg)');
 export const lseek = libc.func('int64_t lseek(int fd, int64_t off, int whence)');
 export const getsockopt = libc.func('int getsockopt(int fd, int level, int name, uintptr_t val, uintptr_t len)');
 export const shutdown = libc.func('int shutdown(int fd, int how)');
+export const prctl = libc.func('int prctl(int option, unsigned long arg2, unsigned long arg3, unsigned long arg4, unsigned long arg5)');
+export const getppid = libc.func('int getppid()');
+export const PR_SET_PDEATHSIG = 1;
+export const SIGKILL = 9;
 const errnoLocation = libc.func('int *__errno_location()');
 const syscall6 = libc.func('long syscall(long nr, uintptr_t a, long b, long c, uintptr_t d, uintptr_t e, long f)');
 

@@ -161,6 +161,9 @@ async function main(): Promise<number> {
   if (unknown.length > 0) throw new Error(`unknown program(s) ${unknown.join(', ')}; known: ${PROGRAMS.map((p) => p.name).join(', ')}`);
   const programs = positionals.length > 0 ? PROGRAMS.filter((p) => positionals.includes(p.name)) : PROGRAMS;
   const realLibcuda = process.env.VGPU_REAL_LIBCUDA || '/usr/local/nvidia/lib64/libcuda.so.1';
+  // The driver's JIT cache would let the second run skip compilation (and its info log): both
+  // the native programs and the proxy compile afresh.
+  process.env.CUDA_CACHE_DISABLE = '1';
 
   const host = hostInfo();
   console.log(describeHost(host));

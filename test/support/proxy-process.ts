@@ -20,6 +20,8 @@ export interface StartProxyOptions {
   libcuda: string;
   /** Receives the proxy's stdout and stderr (appended). */
   logFile: string;
+  /** The proxy is meant to run without a driver (CI): serves only the diagnostic ops. */
+  withoutGpu?: boolean;
   /** More proxy arguments; `--log-level info` is added unless they name one. */
   extraArgs?: string[];
   /** Folder holding libvgpu as libcuda.so.1; default build/lib/guest. */
@@ -106,7 +108,7 @@ export async function startProxy(opts: StartProxyOptions): Promise<ProxyHandle> 
   if (!existsSync(main)) {
     throw new Error(`vgpu-proxy is not built (no ${main}): run \`npm run build\` first`);
   }
-  if (!existsSync(opts.libcuda)) {
+  if (!opts.withoutGpu && !existsSync(opts.libcuda)) {
     throw new Error(`the real driver library ${opts.libcuda} does not exist: point --libcuda (or VGPU_REAL_LIBCUDA) at libcuda.so.1`);
   }
   const guestLibDir = opts.guestLibDir ?? DEFAULT_GUEST_LIB_DIR;

@@ -236,9 +236,14 @@ CUresult cuGraphicsGLRegisterBuffer(void);
 
 static void check_stub_and_speed(void)
 {
+    /* A function libvgpu does not implement: its generated stub answers NOT_SUPPORTED. */
+    CUtexref tex = NULL;
+    CUresult rc = cuTexRefCreate(&tex);
+    CHECK(rc == CUDA_ERROR_NOT_SUPPORTED, "stub cuTexRefCreate -> %d (CUDA_ERROR_NOT_SUPPORTED = 801)", (int)rc);
+    /* An implemented one before cuInit: NOT_INITIALIZED, as the driver answers. */
     CUdeviceptr p = 0;
-    CUresult rc = cuMemAlloc_v2(&p, 16);
-    CHECK(rc == CUDA_ERROR_NOT_SUPPORTED, "stub cuMemAlloc_v2 -> %d (CUDA_ERROR_NOT_SUPPORTED = 801)", (int)rc);
+    rc = cuMemAlloc_v2(&p, 16);
+    CHECK(rc == CUDA_ERROR_NOT_INITIALIZED, "cuMemAlloc_v2 before cuInit -> %d (CUDA_ERROR_NOT_INITIALIZED = 3)", (int)rc);
     rc = cuGraphicsGLRegisterBuffer(); /* real prototype needs GL types; the stub ignores arguments */
     CHECK(rc == CUDA_ERROR_NOT_SUPPORTED, "interop stub cuGraphicsGLRegisterBuffer -> %d", (int)rc);
 

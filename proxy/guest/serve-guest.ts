@@ -1,7 +1,7 @@
-// One worker thread per guest process: take the hand-over, open the real
-// driver, serve the guest's rings until it leaves, then release everything
-// it held.
-import { parentPort, workerData } from 'node:worker_threads';
+// Serving one guest process: take the hand-over, open the real driver, serve
+// the guest's rings until it leaves, then release everything it held.  Runs
+// in a process of its own (guest-process.ts, the default) or in a worker
+// thread of vgpu-proxy (guest-thread.ts).
 import pino from 'pino';
 import * as W from '../wire/layout.js';
 import * as C from '../native/libc.js';
@@ -18,6 +18,7 @@ export interface GuestWorkerData {
   fd: number;
   guestId: number;
   config: ProxyConfig;
+  /** Set non-zero to make the loop finish (thread mode). */
   stop: SharedArrayBuffer;
 }
 
@@ -55,7 +56,7 @@ function openDriver(config: ProxyConfig, out: C.NativeMemory): Driver {
   return { cuda, device: { cuDevice, totalMem: C.readU64(out.dv, 0) }, why: '' };
 }
 
-function main(data: GuestWorkerData): GuestEnded {
+export function serveGuest(data: GuestWorkerData): GuestEnded {
   const { fd, guestId, config } = data;
   const baseLog = pino({ level: config.logLevel, base: { service: 'vgpu-proxy', guest: guestId } }, pino.destination({ dest: 1, sync: true }));
   const scratch = C.allocScratch(4096);
@@ -98,8 +99,4 @@ function main(data: GuestWorkerData): GuestEnded {
   C.munmap(scratch.addr, scratch.size);
   log.info({ reason, served: loop.served, ...released }, 'guest disconnected: everything it held is released');
   return { guestId, reason, served: loop.served };
-}
-
-if (parentPort) {
-  parentPort.postMessage(main(workerData as GuestWorkerData));
 }
