@@ -14,6 +14,7 @@ import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { compareDirs, compareStdout } from './compare-outputs.js';
 import { PROGRAMS, type GpuProgram } from './programs.js';
+import { runIsolationChecks, type CheckResult } from './isolation-checks.js';
 import {
   buildKernel,
   buildProgram,
@@ -177,6 +178,7 @@ async function main(): Promise<number> {
   let proxy = await startProxy({ libcuda: realLibcuda, logFile: PROXY_LOG });
   console.log(`vgpu-proxy ${proxy.pid} ready at ${proxy.socket} (log ${PROXY_LOG})`);
   const results: ProgramResult[] = [];
+  let checks: CheckResult[] = [];
   try {
     for (const p of programs) {
       if (!proxy.alive()) {
@@ -189,16 +191,24 @@ async function main(): Promise<number> {
       console.log(`run    ${p.name}: native ${r.native.status}, libvgpu ${r.libvgpu.status} -> ${r.pass ? 'PASS' : 'FAIL'}`);
       if (!r.pass) printFailure(r, native, vgpu, proxy);
     }
+    if (positionals.length === 0) {
+      checks = await runIsolationChecks(proxy, realLibcuda, BUILD_DIR);
+      for (const c of checks) {
+        console.log(`check  ${c.check} -> ${c.pass ? 'PASS' : 'FAIL'}`);
+        if (!c.pass) console.log(`${c.detail}\n  proxy log:\n${proxy.logTail(30)}`);
+      }
+    }
   } finally {
     await proxy.stop();
   }
 
-  const passed = results.filter((r) => r.pass).length;
-  const failed = results.length - passed;
-  const text = table(results);
+  const passed = results.filter((r) => r.pass).length + checks.filter((c) => c.pass).length;
+  const failed = results.length + checks.length - passed;
+  const checkRows = checks.map((c) => `| ${c.check} | ${c.pass ? 'PASS' : 'FAIL'} | ${(c.ms / 1000).toFixed(2)} s | ${c.detail.split('\n').filter((l) => /^(ok|PASS|FAIL)/.test(l)).join('<br>')} |`);
+  const text = table(results) + (checks.length ? `\n\n| check (libvgpu only) | result | time | detail |\n|---|---|---|---|\n${checkRows.join('\n')}` : '');
   console.log(`\n${text}\n\n${passed} passed, ${failed} failed`);
   const md = `# GPU tests: native driver vs libvgpu\n\n${describeHost(host)}\n\n${text}\n\n${passed} passed, ${failed} failed\n`;
-  const json = { date: new Date().toISOString(), host, realLibcuda, toolchain: tc, results, passed, failed };
+  const json = { date: new Date().toISOString(), host, realLibcuda, toolchain: tc, results, checks, passed, failed };
   const mdPath = writeResult('gpu-tests.md', md);
   writeResult('gpu-tests.json', JSON.stringify(json, null, 2));
   if (failed > 0) writeResult('gpu-tests-proxy-log-tail.txt', proxy.logTail(400));

@@ -12,6 +12,10 @@
  *   stall MS      one call the proxy answers after MS ms; prints how long it took and its CUresult
  *   bystander S   answered ECHOs for S seconds; fails on the first error
  *   hostile CASE  one hostile request (see hostile_cases); checks the answer or the fault
+ *   gpu-owner     (GPU) creates a context, a stream and 1 MiB of device memory, prints their ids,
+ *                 waits for a line on stdin, then checks its memory is untouched
+ *   gpu-intruder CTX STREAM DPTR   (GPU) names another guest's objects: each must be refused
+ *   gpu-quota BYTES  (GPU) the device reports the quota as its memory, and allocations stop there
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -395,6 +399,155 @@ static int mode_hostile(const char *which)
 	return fail("hostile", "unknown case (%ld %ld)", 0, 0);
 }
 
+
+/* --- GPU isolation (needs a proxy with a GPU) --- */
+
+static CUresult call1(uint16_t op, uint32_t ctx, const void *req, size_t len, void *rsp, size_t cap)
+{
+	struct vgpu_part part = { req, len };
+	return vgpu_call(ch, op, ctx, &part, len ? 1 : 0, rsp, cap, NULL);
+}
+
+static uint32_t own_context(void)
+{
+	struct vgpu_rsp_driver_info info;
+	struct vgpu_req_device dev = { .device = 0 };
+	struct vgpu_rsp_ctx ctx = { 0 };
+	if (call1(VGPU_OP_DRIVER_INFO, 0, NULL, 0, &info, sizeof(info)) != CUDA_SUCCESS ||
+	    call1(VGPU_OP_PRIMARY_RETAIN, 0, &dev, sizeof(dev), &ctx, sizeof(ctx)) != CUDA_SUCCESS)
+		return 0;
+	return ctx.id;
+}
+
+static CUresult read_device(uint32_t ctx, uint64_t src, uint8_t *dst, uint32_t len)
+{
+	struct vgpu_req_memcpy_dtoh req = { .src = src, .bytes = len };
+	uint8_t *bytes;
+	uint32_t seq;
+	vgpu_call_begin(ch);
+	CUresult r = vgpu_tx_begin(ch);
+	if (r == CUDA_SUCCESS) {
+		r = vgpu_tx_arena(ch, len, &req.dst.arena, &bytes);
+		if (r == CUDA_SUCCESS) {
+			vgpu_tx_hold(ch, &req.dst.arena);
+			struct vgpu_part part = { &req, sizeof(req) };
+			r = vgpu_tx_push(ch, VGPU_OP_MEMCPY_DTOH, VGPU_RF_REPLY, ctx, &part, 1, &seq);
+		}
+		vgpu_tx_end(ch);
+		if (r == CUDA_SUCCESS && (r = vgpu_call_wait(ch, seq, NULL, 0, NULL)) == CUDA_SUCCESS)
+			memcpy(dst, bytes, len);
+		vgpu_tx_unhold(ch);
+	}
+	vgpu_call_end(ch);
+	return r;
+}
+
+static int mode_gpu_owner(void)
+{
+	uint32_t ctx = own_context();
+	if (!ctx)
+		return fail("gpu-owner", "no context (%ld %ld)", 0, 0);
+	struct vgpu_req_mem_alloc alloc = { .bytes = 1 << 20 };
+	struct vgpu_rsp_mem_alloc mem;
+	struct vgpu_req_stream_create sc = { 0 };
+	struct vgpu_rsp_handle stream;
+	struct vgpu_req_memset set = { .width = (1 << 20) / 4, .height = 1, .value = 0x5eedf00d, .elem_size = 4 };
+	if (call1(VGPU_OP_MEM_ALLOC, ctx, &alloc, sizeof(alloc), &mem, sizeof(mem)) != CUDA_SUCCESS ||
+	    call1(VGPU_OP_STREAM_CREATE, ctx, &sc, sizeof(sc), &stream, sizeof(stream)) != CUDA_SUCCESS)
+		return fail("gpu-owner", "cannot create objects (%ld %ld)", 0, 0);
+	set.dst = mem.dptr;
+	if (call1(VGPU_OP_MEMSET, ctx, &set, sizeof(set), NULL, 0) != CUDA_SUCCESS)
+		return fail("gpu-owner", "memset failed (%ld %ld)", 0, 0);
+	/* A second context, so the owner holds a context id the intruder never got. */
+	struct vgpu_req_ctx_create cc = { .device = 0 };
+	struct vgpu_rsp_ctx ctx2;
+	if (call1(VGPU_OP_CTX_CREATE, 0, &cc, sizeof(cc), &ctx2, sizeof(ctx2)) != CUDA_SUCCESS)
+		return fail("gpu-owner", "cannot create a second context (%ld %ld)", 0, 0);
+	printf("OWNER ctx=%u stream=%u dptr=%llu\n", ctx2.id, stream.id, (unsigned long long)mem.dptr);
+	fflush(stdout);
+	char line[16];
+	if (!fgets(line, sizeof(line), stdin))
+		return fail("gpu-owner", "no go-ahead on stdin (%ld %ld)", 0, 0);
+	static uint8_t back[1 << 20];
+	CUresult r = read_device(ctx, mem.dptr, back, sizeof(back));
+	if (r != CUDA_SUCCESS)
+		return fail("gpu-owner", "reading back failed: %ld (%ld)", r, 0);
+	for (size_t i = 0; i < sizeof(back); i += 4) {
+		uint32_t v;
+		memcpy(&v, back + i, 4);
+		if (v != 0x5eedf00d)
+			return fail("gpu-owner", "word at %ld changed to %ld", (long)i, v);
+	}
+	struct vgpu_req_handle h = { .id = stream.id };
+	if (call1(VGPU_OP_STREAM_SYNC, ctx, &h, sizeof(h), NULL, 0) != CUDA_SUCCESS || call1(VGPU_OP_CTX_SYNC, ctx2.id, NULL, 0, NULL, 0) != CUDA_SUCCESS)
+		return fail("gpu-owner", "own stream or context unusable (%ld %ld)", 0, 0);
+	printf("PASS gpu-owner: memory and stream intact after the intruder\n");
+	return 0;
+}
+
+static int refused(const char *what, CUresult got, CUresult want)
+{
+	if (got != want) {
+		printf("FAIL gpu-intruder: %s answered %d, want %d\n", what, (int)got, (int)want);
+		return 1;
+	}
+	printf("ok   %s -> %d\n", what, (int)got);
+	return 0;
+}
+
+static int mode_gpu_intruder(long owner_ctx, long owner_stream, const char *dptr_text)
+{
+	uint64_t dptr = strtoull(dptr_text, NULL, 10);
+	uint32_t ctx = own_context();
+	if (!ctx)
+		return fail("gpu-intruder", "no context (%ld %ld)", 0, 0);
+	int bad = 0;
+	struct vgpu_req_handle st = { .id = (uint32_t)owner_stream };
+	bad |= refused("sync on the owner's stream id", call1(VGPU_OP_STREAM_SYNC, ctx, &st, sizeof(st), NULL, 0), CUDA_ERROR_INVALID_HANDLE);
+	bad |= refused("a request in the owner's context id", call1(VGPU_OP_CTX_SYNC, (uint32_t)owner_ctx, NULL, 0, NULL, 0), CUDA_ERROR_INVALID_CONTEXT);
+	struct vgpu_req_handle cd = { .id = (uint32_t)owner_ctx };
+	bad |= refused("destroy the owner's context id", call1(VGPU_OP_CTX_DESTROY, ctx, &cd, sizeof(cd), NULL, 0), CUDA_ERROR_INVALID_HANDLE);
+	uint8_t buf[256];
+	bad |= refused("read the owner's device memory", read_device(ctx, dptr, buf, sizeof(buf)), CUDA_ERROR_INVALID_VALUE);
+	struct vgpu_req_memset set = { .dst = dptr, .width = 64, .height = 1, .value = 0, .elem_size = 4 };
+	bad |= refused("memset the owner's device memory", call1(VGPU_OP_MEMSET, ctx, &set, sizeof(set), NULL, 0), CUDA_ERROR_INVALID_VALUE);
+	struct vgpu_req_memcpy_dtod cp = { .dst = dptr, .src = dptr + 4096, .bytes = 64 };
+	bad |= refused("copy within the owner's device memory", call1(VGPU_OP_MEMCPY_DTOD, ctx, &cp, sizeof(cp), NULL, 0), CUDA_ERROR_INVALID_VALUE);
+	struct vgpu_req_mem_free fr = { .dptr = dptr };
+	bad |= refused("free the owner's device memory", call1(VGPU_OP_MEM_FREE, ctx, &fr, sizeof(fr), NULL, 0), CUDA_ERROR_INVALID_VALUE);
+	if (bad)
+		return 1;
+	printf("PASS gpu-intruder: every object of the other guest refused\n");
+	return 0;
+}
+
+static int mode_gpu_quota(long quota)
+{
+	uint32_t ctx = own_context();
+	if (!ctx)
+		return fail("gpu-quota", "no context (%ld %ld)", 0, 0);
+	struct vgpu_rsp_mem_info info;
+	if (call1(VGPU_OP_MEM_GET_INFO, ctx, NULL, 0, &info, sizeof(info)) != CUDA_SUCCESS)
+		return fail("gpu-quota", "no memory info (%ld %ld)", 0, 0);
+	if ((long)info.total != quota || (long)info.free > quota)
+		return fail("gpu-quota", "device reports total %ld with quota %ld", (long)info.total, quota);
+	struct vgpu_req_mem_alloc big = { .bytes = (uint64_t)quota + (1 << 20) };
+	struct vgpu_rsp_mem_alloc mem;
+	CUresult r = call1(VGPU_OP_MEM_ALLOC, ctx, &big, sizeof(big), &mem, sizeof(mem));
+	if (r != CUDA_ERROR_OUT_OF_MEMORY)
+		return fail("gpu-quota", "allocating past the quota answered %ld (want %ld)", r, CUDA_ERROR_OUT_OF_MEMORY);
+	struct vgpu_req_mem_alloc half = { .bytes = (uint64_t)quota / 2 };
+	if ((r = call1(VGPU_OP_MEM_ALLOC, ctx, &half, sizeof(half), &mem, sizeof(mem))) != CUDA_SUCCESS)
+		return fail("gpu-quota", "half the quota refused: %ld (%ld)", r, 0);
+	r = call1(VGPU_OP_MEM_ALLOC, ctx, &half, sizeof(half), &mem, sizeof(mem));
+	struct vgpu_req_mem_alloc more = { .bytes = 2 << 20 };
+	CUresult r2 = call1(VGPU_OP_MEM_ALLOC, ctx, &more, sizeof(more), &mem, sizeof(mem));
+	if (r2 != CUDA_ERROR_OUT_OF_MEMORY)
+		return fail("gpu-quota", "the quota was exceeded: %ld then %ld", r, r2);
+	printf("PASS gpu-quota: device memory reported as %ld bytes; allocations beyond it refused\n", quota);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 2) {
@@ -421,6 +574,12 @@ int main(int argc, char **argv)
 		rc = mode_bystander(a1);
 	else if (!strcmp(mode, "hostile") && argc > 2)
 		rc = mode_hostile(argv[2]);
+	else if (!strcmp(mode, "gpu-owner"))
+		rc = mode_gpu_owner();
+	else if (!strcmp(mode, "gpu-intruder") && argc > 4)
+		rc = mode_gpu_intruder(a1, a2, argv[4]);
+	else if (!strcmp(mode, "gpu-quota"))
+		rc = mode_gpu_quota(a1);
 	else {
 		fprintf(stderr, "ring_client: unknown mode %s\n", mode);
 		rc = 2;
