@@ -40,6 +40,7 @@ const SIGNATURES = {
   cuMemcpyHtoDAsync_v2: 'int cuMemcpyHtoDAsync_v2(uint64_t dst, uintptr_t src, size_t bytes, uintptr_t stream)',
   cuMemcpyDtoHAsync_v2: 'int cuMemcpyDtoHAsync_v2(uintptr_t dst, uint64_t src, size_t bytes, uintptr_t stream)',
   cuMemcpyDtoDAsync_v2: 'int cuMemcpyDtoDAsync_v2(uint64_t dst, uint64_t src, size_t bytes, uintptr_t stream)',
+  cuMemcpy2D_v2: 'int cuMemcpy2D_v2(uintptr_t copy)',
   cuMemcpy2DAsync_v2: 'int cuMemcpy2DAsync_v2(uintptr_t copy, uintptr_t stream)',
   cuMemsetD8Async: 'int cuMemsetD8Async(uint64_t dst, uint8_t value, size_t n, uintptr_t stream)',
   cuMemsetD16Async: 'int cuMemsetD16Async(uint64_t dst, uint16_t value, size_t n, uintptr_t stream)',

@@ -18,6 +18,10 @@ import type { Session } from '../guest/session.js';
 import { op, OpSpec, P } from './op.js';
 
 const CU_MEMHOSTREGISTER_DEVICEMAP = 0x2;
+const CU_MEMORYTYPE_HOST = 1;
+const CU_MEMORYTYPE_DEVICE = 2;
+/** Where CUDA_MEMCPY2D is built in launchMem (clear of the launch layout). */
+const COPY2D = 40 * 1024;
 const FD_NOTE_TIMEOUT_MS = 2000;
 const FD_NOTE_OFF = 1024;
 
@@ -167,6 +171,57 @@ export const memoryOps: OpSpec[] = [
     // The synchronous memsets run on the legacy stream, as the driver's own do.
     return ordered(s, req, req.dv.getUint32(P + W.ReqMemset.stream, true), run, () => run(0));
   }, { needsCtx: true }),
+
+  op(W.Op.MEMCPY_2D, W.ReqMemcpy2d.SIZE, (s, req) => {
+    const cuda = s.driver()!;
+    const width = u64(req, W.ReqMemcpy2d.width_bytes);
+    const height = u64(req, W.ReqMemcpy2d.height);
+    if (!Number.isSafeInteger(width) || !Number.isSafeInteger(height) || width <= 0 || height <= 0) return CUDA_ERROR_INVALID_VALUE;
+    // Builds one side of CUDA_MEMCPY2D at `at`; false when the guest does not own every byte it names.
+    const side = (isHost: number, dev: number, ref: number, xOff: number, yOff: number, pitchOff: number, at: number): boolean => {
+      const x = u64(req, xOff);
+      const y = u64(req, yOff);
+      const pitch = u64(req, pitchOff);
+      if (!Number.isSafeInteger(pitch) || (height > 1 && pitch < width)) return false;
+      const span = (height - 1) * pitch + width;
+      const m = s.launchMem.dv;
+      if (isHost) {
+        // Host sides arrive with x = y = 0: the reference points at the first byte.
+        const addr = x === 0 && y === 0 ? s.hostAddr(req.dv, P + ref, span) : -1;
+        if (addr < 0) return false;
+        C.writeU64(m, at, 0);
+        C.writeU64(m, at + 8, 0);
+        m.setUint32(at + 16, CU_MEMORYTYPE_HOST, true);
+        C.writeU64(m, at + 24, addr); // host address inside the guest's arena or segment, checked above
+        C.writeU64(m, at + 32, 0);
+      } else {
+        const base = u64(req, dev);
+        const first = base + y * pitch + x;
+        if (!Number.isSafeInteger(first) || !s.ranges.covers(first, span)) return false;
+        C.writeU64(m, at, x);
+        C.writeU64(m, at + 8, y);
+        m.setUint32(at + 16, CU_MEMORYTYPE_DEVICE, true);
+        C.writeU64(m, at + 24, 0);
+        C.writeU64(m, at + 32, base);
+      }
+      m.setUint32(at + 20, 0, true);
+      C.writeU64(m, at + 40, 0); // no arrays
+      C.writeU64(m, at + 48, pitch);
+      return true;
+    };
+    const dv = req.dv;
+    // CUDA_MEMCPY2D: the source half at 0, the destination half at 56, then WidthInBytes, Height.
+    if (!side(dv.getUint32(P + W.ReqMemcpy2d.src_is_host, true), W.ReqMemcpy2d.src_device, W.ReqMemcpy2d.src_host,
+      W.ReqMemcpy2d.src_x_bytes, W.ReqMemcpy2d.src_y, W.ReqMemcpy2d.src_pitch, COPY2D)) return CUDA_ERROR_INVALID_VALUE;
+    if (!side(dv.getUint32(P + W.ReqMemcpy2d.dst_is_host, true), W.ReqMemcpy2d.dst_device, W.ReqMemcpy2d.dst_host,
+      W.ReqMemcpy2d.dst_x_bytes, W.ReqMemcpy2d.dst_y, W.ReqMemcpy2d.dst_pitch, COPY2D + 56)) return CUDA_ERROR_INVALID_VALUE;
+    C.writeU64(s.launchMem.dv, COPY2D + 112, width);
+    C.writeU64(s.launchMem.dv, COPY2D + 120, height);
+    const copy = s.launchMem.addr + COPY2D;
+    return ordered(s, req, dv.getUint32(P + W.ReqMemcpy2d.stream, true),
+      (st) => cuda.cuMemcpy2DAsync_v2(copy, st),
+      () => cuda.cuMemcpy2D_v2(copy));
+  }, { needsCtx: true, syncPoint: true }),
 
   op(W.Op.HOSTMEM_MAP, W.ReqHostmemMap.SIZE, (s, req, out) => {
     const cuda = s.driver()!;

@@ -26,6 +26,7 @@ export const PROGRAMS: GpuProgram[] = [
       { source: 'matmul.cu', kind: 'cubin', output: 'matmul.cubin' },
     ],
   },
+  { name: 'copy2d', kernels: [] },
   { name: 'streams_events', kernels: [{ source: 'streams_events.cu', kind: 'fatbin', output: 'streams_events.fatbin' }] },
   { name: 'oob_fault', kernels: [{ source: 'oob_fault.cu', kind: 'cubin', output: 'oob_fault.cubin' }] },
   { name: 'threads', kernels: [{ source: 'threads.cu', kind: 'fatbin', output: 'threads.fatbin' }] },

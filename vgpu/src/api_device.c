@@ -204,6 +204,15 @@ VGPU_EXPORT CUresult cuDeviceCanAccessPeer(int *canAccessPeer, CUdevice dev, CUd
 	return r;
 }
 
+VGPU_EXPORT CUresult cuDeviceGetP2PAttribute(int *value, CUdevice_P2PAttribute attrib, CUdevice srcDevice, CUdevice dstDevice)
+{
+	CUresult r = device_query(srcDevice, value);
+	if (r == CUDA_SUCCESS)
+		r = vgpu_device_arg(dstDevice);
+	/* One device: there is no peer to describe (the driver answers the same for a device and itself). */
+	return r == CUDA_SUCCESS ? CUDA_ERROR_INVALID_DEVICE : r;
+}
+
 VGPU_EXPORT CUresult cuDeviceGetExecAffinitySupport(int *pi, CUexecAffinityType type, CUdevice dev)
 {
 	CUresult r = device_query(dev, pi);

@@ -208,6 +208,59 @@ static CUresult is_capturing(CUstream h, CUstreamCaptureStatus *status)
 VGPU_EXPORT CUresult cuStreamIsCapturing(CUstream h, CUstreamCaptureStatus *s) { return is_capturing(h, s); }
 VGPU_EXPORT CUresult cuStreamIsCapturing_ptsz(CUstream h, CUstreamCaptureStatus *s) { return is_capturing(h, s); }
 
+static CUresult capture_info(CUstream h, CUstreamCaptureStatus *status, cuuint64_t *id, CUgraph *graph, const CUgraphNode **deps,
+			     const CUgraphEdgeData **edges, size_t *ndeps)
+{
+	CUresult r = is_capturing(h, status);
+	if (r != CUDA_SUCCESS)
+		return r;
+	/* Not capturing: the other outputs are left as the driver leaves them then (untouched), but for id. */
+	(void)graph;
+	(void)deps;
+	(void)edges;
+	(void)ndeps;
+	if (id)
+		*id = 0;
+	return CUDA_SUCCESS;
+}
+
+VGPU_EXPORT CUresult cuStreamGetCaptureInfo(CUstream h, CUstreamCaptureStatus *s, cuuint64_t *id) { return capture_info(h, s, id, NULL, NULL, NULL, NULL); }
+VGPU_EXPORT CUresult cuStreamGetCaptureInfo_ptsz(CUstream h, CUstreamCaptureStatus *s, cuuint64_t *id) { return capture_info(h, s, id, NULL, NULL, NULL, NULL); }
+VGPU_EXPORT CUresult cuStreamGetCaptureInfo_v2(CUstream h, CUstreamCaptureStatus *s, cuuint64_t *id, CUgraph *g, const CUgraphNode **d, size_t *n)
+{
+	return capture_info(h, s, id, g, d, NULL, n);
+}
+VGPU_EXPORT CUresult cuStreamGetCaptureInfo_v2_ptsz(CUstream h, CUstreamCaptureStatus *s, cuuint64_t *id, CUgraph *g, const CUgraphNode **d, size_t *n)
+{
+	return capture_info(h, s, id, g, d, NULL, n);
+}
+VGPU_EXPORT CUresult cuStreamGetCaptureInfo_v3(CUstream h, CUstreamCaptureStatus *s, cuuint64_t *id, CUgraph *g, const CUgraphNode **d,
+					       const CUgraphEdgeData **e, size_t *n)
+{
+	return capture_info(h, s, id, g, d, e, n);
+}
+VGPU_EXPORT CUresult cuStreamGetCaptureInfo_v3_ptsz(CUstream h, CUstreamCaptureStatus *s, cuuint64_t *id, CUgraph *g, const CUgraphNode **d,
+						    const CUgraphEdgeData **e, size_t *n)
+{
+	return capture_info(h, s, id, g, d, e, n);
+}
+
+/* The calling thread's capture interaction mode: a per-thread setting, kept here. */
+static __thread CUstreamCaptureMode capture_mode = CU_STREAM_CAPTURE_MODE_GLOBAL;
+
+VGPU_EXPORT CUresult cuThreadExchangeStreamCaptureMode(CUstreamCaptureMode *mode)
+{
+	CUresult r = vgpu_ready();
+	if (r != CUDA_SUCCESS)
+		return r;
+	if (!mode || (unsigned)*mode > CU_STREAM_CAPTURE_MODE_RELAXED)
+		return CUDA_ERROR_INVALID_VALUE;
+	CUstreamCaptureMode old = capture_mode;
+	capture_mode = *mode;
+	*mode = old;
+	return CUDA_SUCCESS;
+}
+
 /* --- events --- */
 
 VGPU_EXPORT CUresult cuEventCreate(CUevent *phEvent, unsigned int Flags)
