@@ -30,6 +30,9 @@ export class ServeLoop {
   readonly #ctrl: Uint32Array;
   readonly #poll: C.NativeMemory = C.allocScratch(4096);
   #sockQuietUntil = 0;
+  /** Request bytes consumed since the guest was last woken. */
+  #freedSinceWake = 0;
+  readonly #wakeEvery: number;
   fault: ChannelFault | null = null;
   served = 0;
 
@@ -42,6 +45,9 @@ export class ServeLoop {
     this.#reader = new RequestReader(s.region);
     this.#writer = new ResponseWriter(s.region);
     this.#ctrl = s.region.ctrl;
+    // A guest asleep for ring space is woken once an eighth of the ring is free, not per record:
+    // waking it for every record would turn a full ring into a futex ping-pong.
+    this.#wakeEvery = s.region.layout.reqRingSize / 8;
   }
 
   run(): EndReason {
@@ -90,7 +96,7 @@ export class ServeLoop {
         }
       }
     }
-    s.publishArena();
+    const arenaFreed = s.publishArena();
     if (req.flags & W.RF_REPLY) {
       if (result === CUDA_SUCCESS && spec?.syncPoint && s.pendingError !== 0) {
         result = s.pendingError;
@@ -103,11 +109,14 @@ export class ServeLoop {
     }
     this.served++;
     Atomics.store(this.#ctrl, CtrlWord.doneSeq, req.seq);
-    this.#wakeGuest();
+    this.#freedSinceWake += W.ReqHdr.SIZE + req.payloadLen;
+    // Arena space comes back in large pieces: a guest waiting for it is woken at once.
+    if (req.flags & W.RF_REPLY || arenaFreed || this.#freedSinceWake >= this.#wakeEvery) this.#wakeGuest();
   }
 
   /** Bumps the wake word and wakes guest threads, when any announced it may sleep. */
   #wakeGuest(): void {
+    this.#freedSinceWake = 0;
     if (Atomics.load(this.#ctrl, CtrlWord.guestWaiting) !== 0) {
       Atomics.add(this.#ctrl, CtrlWord.wakeWord, 1);
       C.futexWakeAll(this.s.region.wakeWordAddr);

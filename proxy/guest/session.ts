@@ -151,10 +151,11 @@ export class Session {
   }
 
   /** Publishes how far the guest may reuse the arena; called after each request (uses complete synchronously). */
-  publishArena(): void {
-    if (this.#arenaEnd < 0) return;
+  publishArena(): boolean {
+    if (this.#arenaEnd < 0) return false;
     Atomics.store(this.region.ctrl, CtrlWord.arenaDone, this.#arenaEnd);
     this.#arenaEnd = -1;
+    return true;
   }
 
   /** Records an error of asynchronous work, to be reported at the next synchronising call. */

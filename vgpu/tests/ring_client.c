@@ -12,6 +12,7 @@
  *   stall MS      one call the proxy answers after MS ms; prints how long it took and its CUresult
  *   bystander S   answered ECHOs for S seconds; fails on the first error
  *   hostile CASE  one hostile request (see hostile_cases); checks the answer or the fault
+ *   rate N        N unanswered NOPs carrying a launch-sized payload, then one answered: requests/s
  *   gpu-owner     (GPU) creates a context, a stream and 1 MiB of device memory, prints their ids,
  *                 waits for a line on stdin, then checks its memory is untouched
  *   gpu-intruder CTX STREAM DPTR   (GPU) names another guest's objects: each must be refused
@@ -251,6 +252,22 @@ static int mode_stall(long ms)
 	double t1 = now_ms();
 	CUresult r2 = vgpu_call(ch, VGPU_OP_NOP, 0, NULL, 0, NULL, 0, NULL);
 	printf("RESULT after: result=%d elapsed_ms=%.0f\n", (int)r2, now_ms() - t1);
+	return 0;
+}
+
+static int mode_rate(long n)
+{
+	uint8_t payload[96] = { 0 };
+	struct vgpu_part part = { payload, sizeof(payload) };
+	double t0 = now_ms();
+	for (long i = 0; i < n; i++)
+		if (vgpu_send(ch, VGPU_OP_NOP, 0, &part, 1) != CUDA_SUCCESS)
+			return fail("rate", "send failed at %ld (%ld)", i, 0);
+	double sent = now_ms();
+	if (vgpu_call(ch, VGPU_OP_NOP, 0, NULL, 0, NULL, 0, NULL) != CUDA_SUCCESS)
+		return fail("rate", "final call failed (%ld %ld)", 0, 0);
+	double done = now_ms();
+	printf("PASS rate: %ld requests, %.0f/s served, guest enqueue %.3f us each\n", n, n / ((done - t0) / 1000.0), (sent - t0) * 1000.0 / n);
 	return 0;
 }
 
@@ -570,6 +587,8 @@ int main(int argc, char **argv)
 		rc = mode_threads(a1, a2);
 	else if (!strcmp(mode, "stall"))
 		rc = mode_stall(a1);
+	else if (!strcmp(mode, "rate"))
+		rc = mode_rate(a1);
 	else if (!strcmp(mode, "bystander"))
 		rc = mode_bystander(a1);
 	else if (!strcmp(mode, "hostile") && argc > 2)
