@@ -149,6 +149,12 @@ static inline CUresult vgpu_ready(void)
 	return __atomic_load_n(&vgpu.initialized, __ATOMIC_ACQUIRE) ? CUDA_SUCCESS : CUDA_ERROR_NOT_INITIALIZED;
 }
 
+/* The guest object behind an application's handle when it carries the expected magic, else NULL. */
+static inline void *vgpu_object(const void *h, uint32_t magic)
+{
+	return h && *(const uint32_t *)h == magic ? (void *)h : NULL;
+}
+
 /* The calling thread's current context (top of its stack), or NULL. */
 struct vgpu_ctx *vgpu_current_ctx(void);
 int vgpu_ctx_push(struct vgpu_ctx *c);                 /* -1 when the stack is full */

@@ -25,16 +25,7 @@ static CUresult mem_alloc(CUdeviceptr *dptr, size_t bytes, size_t width, size_t 
 		return r;
 	struct vgpu_rsp_mem_alloc rsp;
 	struct vgpu_part part = { &req, sizeof(req) };
-	uint32_t seq;
-	vgpu_call_begin(vgpu.ch);
-	r = vgpu_tx_begin(vgpu.ch);
-	if (r == CUDA_SUCCESS) {
-		r = vgpu_tx_push(vgpu.ch, VGPU_OP_MEM_ALLOC, VGPU_RF_REPLY | (async ? VGPU_RF_ASYNC : 0), c->id, &part, 1, &seq);
-		vgpu_tx_end(vgpu.ch);
-		if (r == CUDA_SUCCESS)
-			r = vgpu_call_wait(vgpu.ch, seq, &rsp, sizeof(rsp), NULL);
-	}
-	vgpu_call_end(vgpu.ch);
+	r = vgpu_call_flags(vgpu.ch, VGPU_OP_MEM_ALLOC, async ? VGPU_RF_ASYNC : 0, c->id, &part, 1, &rsp, sizeof(rsp), NULL);
 	if (r != CUDA_SUCCESS)
 		return r;
 	*dptr = rsp.dptr;
@@ -78,16 +69,7 @@ static CUresult mem_free(CUdeviceptr dptr, CUstream stream, int async, int per_t
 	if (async && (r = vgpu_stream_id(stream, per_thread, c, &req.stream)) != CUDA_SUCCESS)
 		return r;
 	struct vgpu_part part = { &req, sizeof(req) };
-	uint32_t seq;
-	vgpu_call_begin(vgpu.ch);
-	r = vgpu_tx_begin(vgpu.ch);
-	if (r == CUDA_SUCCESS) {
-		r = vgpu_tx_push(vgpu.ch, VGPU_OP_MEM_FREE, VGPU_RF_REPLY | (async ? VGPU_RF_ASYNC : 0), c->id, &part, 1, &seq);
-		vgpu_tx_end(vgpu.ch);
-		if (r == CUDA_SUCCESS)
-			r = vgpu_call_wait(vgpu.ch, seq, NULL, 0, NULL);
-	}
-	vgpu_call_end(vgpu.ch);
+	r = vgpu_call_flags(vgpu.ch, VGPU_OP_MEM_FREE, async ? VGPU_RF_ASYNC : 0, c->id, &part, 1, NULL, 0, NULL);
 	if (r == CUDA_SUCCESS)
 		vgpu_devmem_remove(dptr);
 	return r;

@@ -273,11 +273,8 @@ VGPU_EXPORT CUresult cuModuleLoad(CUmodule *module, const char *fname)
 
 static CUresult module_arg(CUmodule h, struct vgpu_module **out)
 {
-	struct vgpu_module *m = (struct vgpu_module *)h;
-	if (!m || m->magic != VGPU_MAGIC_MODULE)
-		return CUDA_ERROR_INVALID_HANDLE;
-	*out = m;
-	return CUDA_SUCCESS;
+	*out = vgpu_object(h, VGPU_MAGIC_MODULE);
+	return *out ? CUDA_SUCCESS : CUDA_ERROR_INVALID_HANDLE;
 }
 
 VGPU_EXPORT CUresult cuModuleUnload(CUmodule hmod)
@@ -479,11 +476,8 @@ VGPU_EXPORT CUresult cuLibraryLoadFromFile(CUlibrary *library, const char *fileN
 
 static CUresult library_arg(CUlibrary h, struct vgpu_library **out)
 {
-	struct vgpu_library *l = (struct vgpu_library *)h;
-	if (!l || l->magic != VGPU_MAGIC_LIBRARY)
-		return CUDA_ERROR_INVALID_HANDLE;
-	*out = l;
-	return CUDA_SUCCESS;
+	*out = vgpu_object(h, VGPU_MAGIC_LIBRARY);
+	return *out ? CUDA_SUCCESS : CUDA_ERROR_INVALID_HANDLE;
 }
 
 VGPU_EXPORT CUresult cuLibraryUnload(CUlibrary library)
@@ -586,11 +580,8 @@ VGPU_EXPORT CUresult cuLibraryGetGlobal(CUdeviceptr *dptr, size_t *bytes, CUlibr
 
 static CUresult kernel_arg(CUkernel h, struct vgpu_kernel **out)
 {
-	struct vgpu_kernel *k = (struct vgpu_kernel *)h;
-	if (!k || k->magic != VGPU_MAGIC_KERNEL)
-		return CUDA_ERROR_INVALID_HANDLE;
-	*out = k;
-	return CUDA_SUCCESS;
+	*out = vgpu_object(h, VGPU_MAGIC_KERNEL);
+	return *out ? CUDA_SUCCESS : CUDA_ERROR_INVALID_HANDLE;
 }
 
 CUresult vgpu_kernel_function(struct vgpu_kernel *k, struct vgpu_ctx *c, struct vgpu_func **out)

@@ -51,11 +51,8 @@ VGPU_EXPORT CUresult cuStreamCreateWithPriority(CUstream *phStream, unsigned int
 
 static CUresult stream_arg(CUstream h, struct vgpu_stream **out)
 {
-	struct vgpu_stream *s = (struct vgpu_stream *)h;
-	if (!s || h == CU_STREAM_LEGACY || h == CU_STREAM_PER_THREAD || s->magic != VGPU_MAGIC_STREAM)
-		return CUDA_ERROR_INVALID_HANDLE;
-	*out = s;
-	return CUDA_SUCCESS;
+	*out = h == CU_STREAM_LEGACY || h == CU_STREAM_PER_THREAD ? NULL : vgpu_object(h, VGPU_MAGIC_STREAM);
+	return *out ? CUDA_SUCCESS : CUDA_ERROR_INVALID_HANDLE;
 }
 
 VGPU_EXPORT CUresult cuStreamDestroy_v2(CUstream hStream)

@@ -309,18 +309,24 @@ CUresult vgpu_call_wait(struct vgpu_channel *ch, uint32_t seq, void *rsp, size_t
 	return (CUresult)h.result;
 }
 
-CUresult vgpu_call(struct vgpu_channel *ch, uint16_t op, uint32_t ctx, const struct vgpu_part *parts, int nparts,
-		   void *rsp, size_t rsp_cap, size_t *rsp_len)
+CUresult vgpu_call_flags(struct vgpu_channel *ch, uint16_t op, uint16_t flags, uint32_t ctx, const struct vgpu_part *parts, int nparts,
+			 void *rsp, size_t rsp_cap, size_t *rsp_len)
 {
 	uint32_t seq;
 	vgpu_call_begin(ch);
 	CUresult r = vgpu_tx_begin(ch);
 	if (r == CUDA_SUCCESS) {
-		r = vgpu_tx_push(ch, op, VGPU_RF_REPLY, ctx, parts, nparts, &seq);
+		r = vgpu_tx_push(ch, op, flags | VGPU_RF_REPLY, ctx, parts, nparts, &seq);
 		vgpu_tx_end(ch);
 		if (r == CUDA_SUCCESS)
 			r = vgpu_call_wait(ch, seq, rsp, rsp_cap, rsp_len);
 	}
 	vgpu_call_end(ch);
 	return r;
+}
+
+CUresult vgpu_call(struct vgpu_channel *ch, uint16_t op, uint32_t ctx, const struct vgpu_part *parts, int nparts,
+		   void *rsp, size_t rsp_cap, size_t *rsp_len)
+{
+	return vgpu_call_flags(ch, op, 0, ctx, parts, nparts, rsp, rsp_cap, rsp_len);
 }

@@ -74,6 +74,10 @@ CUresult vgpu_send(struct vgpu_channel *ch, uint16_t op, uint32_t ctx, const str
 CUresult vgpu_call(struct vgpu_channel *ch, uint16_t op, uint32_t ctx, const struct vgpu_part *parts, int nparts,
 		   void *rsp, size_t rsp_cap, size_t *rsp_len);
 
+/* vgpu_call with request flags besides VGPU_RF_REPLY (VGPU_RF_ASYNC, VGPU_RF_PTDS). */
+CUresult vgpu_call_flags(struct vgpu_channel *ch, uint16_t op, uint16_t flags, uint32_t ctx, const struct vgpu_part *parts, int nparts,
+			 void *rsp, size_t rsp_cap, size_t *rsp_len);
+
 /* The pieces of vgpu_call, for requests that need the arena. */
 void vgpu_call_begin(struct vgpu_channel *ch);
 CUresult vgpu_call_wait(struct vgpu_channel *ch, uint32_t seq, void *rsp, size_t rsp_cap, size_t *rsp_len);

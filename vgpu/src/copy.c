@@ -18,10 +18,18 @@ CUresult vgpu_order_of(CUstream h, int async, int per_thread, struct vgpu_ctx *c
 
 static int is_async(struct vgpu_order o) { return (o.flags & VGPU_RF_ASYNC) != 0; }
 
-/* Sends one request: without an answer when asynchronous, else waits for it. */
+/* Sends one request in its order: without an answer when asynchronous, else waits for it. */
 static CUresult submit(struct vgpu_ctx *ctx, uint16_t op, const void *req, size_t len, struct vgpu_order o)
 {
-	return is_async(o) ? vgpu_post(op, ctx->id, req, len) : vgpu_rpc(op, ctx->id, req, len, NULL, 0);
+	struct vgpu_part part = { req, len };
+	if (!is_async(o))
+		return vgpu_call_flags(vgpu.ch, op, o.flags, ctx->id, &part, 1, NULL, 0, NULL);
+	CUresult r = vgpu_tx_begin(vgpu.ch);
+	if (r == CUDA_SUCCESS) {
+		r = vgpu_tx_push(vgpu.ch, op, o.flags, ctx->id, &part, 1, NULL);
+		vgpu_tx_end(vgpu.ch);
+	}
+	return r;
 }
 
 static void segment_ref(struct vgpu_host_ref *ref, const struct vgpu_hostseg *seg, const void *p)
@@ -41,26 +49,7 @@ CUresult vgpu_copy_htod(struct vgpu_ctx *ctx, CUdeviceptr dst, const void *src, 
 	struct vgpu_req_memcpy_htod req = { .dst = dst, .bytes = n, .stream = o.stream };
 	if (vgpu_hostseg_find(src, n, &seg)) {
 		segment_ref(&req.src, &seg, src);
-		struct vgpu_part part = { &req, sizeof(req) };
-		if (is_async(o)) {
-			CUresult r = vgpu_tx_begin(vgpu.ch);
-			if (r == CUDA_SUCCESS) {
-				r = vgpu_tx_push(vgpu.ch, VGPU_OP_MEMCPY_HTOD, o.flags, ctx->id, &part, 1, NULL);
-				vgpu_tx_end(vgpu.ch);
-			}
-			return r;
-		}
-		uint32_t seq;
-		vgpu_call_begin(vgpu.ch);
-		CUresult r = vgpu_tx_begin(vgpu.ch);
-		if (r == CUDA_SUCCESS) {
-			r = vgpu_tx_push(vgpu.ch, VGPU_OP_MEMCPY_HTOD, o.flags | VGPU_RF_REPLY, ctx->id, &part, 1, &seq);
-			vgpu_tx_end(vgpu.ch);
-			if (r == CUDA_SUCCESS)
-				r = vgpu_call_wait(vgpu.ch, seq, NULL, 0, NULL);
-		}
-		vgpu_call_end(vgpu.ch);
-		return r;
+		return submit(ctx, VGPU_OP_MEMCPY_HTOD, &req, sizeof(req), o);
 	}
 	/* Through the arena, in chunks; only a synchronous copy's last chunk asks for an answer. */
 	const uint8_t *p = src;

@@ -220,11 +220,8 @@ CUresult vgpu_stream_id(CUstream h, int per_thread, struct vgpu_ctx *ctx, uint32
 
 CUresult vgpu_event_arg(CUevent h, struct vgpu_event **out)
 {
-	struct vgpu_event *e = (struct vgpu_event *)h;
-	if (!e || e->magic != VGPU_MAGIC_EVENT)
-		return CUDA_ERROR_INVALID_HANDLE;
-	*out = e;
-	return CUDA_SUCCESS;
+	*out = vgpu_object(h, VGPU_MAGIC_EVENT);
+	return *out ? CUDA_SUCCESS : CUDA_ERROR_INVALID_HANDLE;
 }
 
 CUresult vgpu_func_arg(CUfunction h, struct vgpu_func **fn, struct vgpu_kernel **kernel)
