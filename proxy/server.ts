@@ -61,7 +61,9 @@ export class ProxyServer {
     let child: ChildProcess;
     try {
       // The guest's socket becomes the child's descriptor 3; the child's logs go where ours go.
-      child = spawn(process.execPath, [fileURLToPath(workerUrl('./guest/guest-process.js'))], {
+      // VGPU_GUEST_NODE_ARGS: extra Node.js flags for guest servers (e.g. --cpu-prof to profile one).
+      const nodeArgs = (process.env.VGPU_GUEST_NODE_ARGS ?? '').split(' ').filter(Boolean);
+      child = spawn(process.execPath, [...nodeArgs, fileURLToPath(workerUrl('./guest/guest-process.js'))], {
         stdio: ['ignore', 'inherit', 'inherit', fd],
         env: { ...process.env, VGPU_GUEST_SETTINGS: settings, VGPU_PROXY_PID: String(process.pid) },
       });
