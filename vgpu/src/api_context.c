@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "api.h"
+#include "context_storage.h"
 
 static struct vgpu_ctx *ctx_new(const struct vgpu_rsp_ctx *rsp, CUdevice dev)
 {
@@ -85,6 +86,8 @@ VGPU_EXPORT CUresult cuCtxDestroy_v2(CUcontext ctx)
 	r = vgpu_rpc(VGPU_OP_CTX_DESTROY, 0, &req, sizeof(req), NULL, 0);
 	if (r != CUDA_SUCCESS)
 		return r;
+	/* Context-local storage destructors: torn down but still current, as driver 580 runs them. */
+	vgpu_cls_context_gone(ctx);
 	vgpu_ctx_stack_forget(c);
 	vgpu_devmem_drop_ctx(c);
 	/* Other threads may still hold the handle: it stays allocated, marked dead. */
@@ -378,6 +381,7 @@ VGPU_EXPORT CUresult cuDevicePrimaryCtxRelease_v2(CUdevice dev)
 		return r;
 	if ((r = vgpu_device_arg(dev)) != CUDA_SUCCESS)
 		return r;
+	int gone = 0;
 	pthread_mutex_lock(&vgpu.lock);
 	if (vgpu.primary_retains == 0)
 		r = CUDA_ERROR_INVALID_CONTEXT;
@@ -386,8 +390,12 @@ VGPU_EXPORT CUresult cuDevicePrimaryCtxRelease_v2(CUdevice dev)
 		r = vgpu_rpc(VGPU_OP_PRIMARY_RELEASE, 0, &req, sizeof(req), NULL, 0);
 		vgpu_devmem_drop_ctx(&vgpu.primary);
 		vgpu.primary.id = 0; /* inactive: the handle stays, as the driver's does */
+		gone = 1;
 	}
 	pthread_mutex_unlock(&vgpu.lock);
+	/* Context-local storage destructors, outside the lock: they may call the driver. */
+	if (gone)
+		vgpu_cls_context_gone((CUcontext)&vgpu.primary);
 	return r;
 }
 
@@ -447,6 +455,9 @@ VGPU_EXPORT CUresult cuDevicePrimaryCtxReset_v2(CUdevice dev)
 		primary_set(&rsp);
 	}
 	pthread_mutex_unlock(&vgpu.lock);
+	/* Context-local storage destructors, outside the lock: they may call the driver. */
+	if (r == CUDA_SUCCESS)
+		vgpu_cls_context_gone((CUcontext)&vgpu.primary);
 	return r;
 }
 

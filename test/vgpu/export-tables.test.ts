@@ -1,0 +1,39 @@
+// libvgpu's cuGetExportTable without a GPU: every table the CUDA 13 libraries
+// ask for, context-local storage, the integrity check's hash against known
+// answers (the checks live in vgpu/tests/test_export_tables.c), and that
+// refusals are logged once each.
+import { spawnSync } from 'node:child_process';
+import t from 'tap';
+import { repoPath } from '../support/repo-root.js';
+
+const PROGRAM = repoPath('build', 'vgpu-tests', 'test_export_tables');
+
+// No proxy is reached: the program never calls cuInit.
+const r = spawnSync(PROGRAM, [], {
+  encoding: 'utf8',
+  env: { ...process.env, VGPU_PROXY_SOCKET: '/nonexistent/vgpu.sock', VGPU_LOG: 'warn' },
+  timeout: 15_000,
+});
+
+t.test('every check of test_export_tables passes', async (t) => {
+  t.equal(r.status, 0, 'exits 0', { output: r.stdout + r.stderr });
+  const m = /^(PASS|FAIL): (\d+) checks, (\d+) failed/m.exec(r.stdout);
+  t.ok(m, 'prints its summary', { output: r.stdout });
+  t.equal(m?.[3], '0', 'no check failed', { output: r.stdout.split('\n').filter((l) => l.startsWith('FAIL')).join('\n') });
+  t.ok(Number(m?.[2]) >= 70, 'storage, hash and all eleven tables were checked');
+  for (const table of ['CUDART_INTERFACE', 'TOOLS_TLS', 'TOOLS_RUNTIME_CALLBACK_HOOKS', 'CONTEXT_LOCAL_STORAGE', 'CONTEXT_CHECKS',
+    'INTEGRITY_CHECK', 'f8cff951', '69a28e9f', '21318c60', '1734dc26', 'da9151d3']) {
+    t.match(r.stdout, new RegExp(`^ok   ${table}: a table$`, 'm'), `${table} is answered`);
+  }
+});
+
+t.test('an unknown UUID is refused and logged once, naming it and the caller', async (t) => {
+  const lines = r.stderr.match(/event=unsupported export_table_uuid=eeeeeeee-eeee-eeee-eeee-eeeeeeeeeeee .*/g) ?? [];
+  t.equal(lines.length, 1, 'one line for two asks', { stderr: r.stderr });
+  t.match(lines[0] ?? '', /caller=\S*test_export_tables result=CUDA_ERROR_INVALID_VALUE/);
+});
+
+t.test('an undocumented entry answers NOT_SUPPORTED and is logged once, naming table and slot', async (t) => {
+  const lines = r.stderr.match(/event=unsupported export_table=69a28e9f slot=5 result=CUDA_ERROR_NOT_SUPPORTED/g) ?? [];
+  t.equal(lines.length, 1, 'one line for two calls', { stderr: r.stderr });
+});
