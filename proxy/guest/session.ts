@@ -105,7 +105,7 @@ export class Session {
     return h ? h.ptr : -1;
   }
 
-  realHandle(id: number, kind: 'event' | 'module' | 'library' | 'function' | 'kernel'): number {
+  realHandle(id: number, kind: 'event' | 'module' | 'library' | 'function' | 'kernel' | 'graph' | 'graphExec'): number {
     const h = this.handles.get(id, kind);
     return h ? h.ptr : -1;
   }
@@ -204,6 +204,11 @@ export class Session {
         const r = this.destroyContext(id);
         if (r !== CUDA_SUCCESS) this.log.warn({ ctx: id, result: r }, 'context destroy failed during guest cleanup');
         counts.contexts++;
+      }
+      // Graphs belong to no context: destroyed here (executable graphs went with their contexts).
+      for (const [id, h] of [...this.handles.entries('graph')]) {
+        cuda.cuGraphDestroy(h.ptr);
+        this.handles.delete(id);
       }
       for (const [id, h] of [...this.handles.entries('library')]) {
         cuda.cuLibraryUnload(h.ptr);

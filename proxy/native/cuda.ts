@@ -86,6 +86,14 @@ const SIGNATURES = {
   cuEventSynchronize: 'int cuEventSynchronize(uintptr_t event)',
   cuEventQuery: 'int cuEventQuery(uintptr_t event)',
   cuEventElapsedTime_v2: 'int cuEventElapsedTime_v2(uintptr_t ms, uintptr_t start, uintptr_t end)',
+  cuStreamBeginCapture_v2: 'int cuStreamBeginCapture_v2(uintptr_t stream, int mode)',
+  cuStreamEndCapture: 'int cuStreamEndCapture(uintptr_t stream, uintptr_t graph)',
+  cuStreamGetCaptureInfo_v3: 'int cuStreamGetCaptureInfo_v3(uintptr_t stream, uintptr_t status, uintptr_t id, uintptr_t graph, uintptr_t deps, uintptr_t edges, uintptr_t ndeps)',
+  cuGraphInstantiateWithFlags: 'int cuGraphInstantiateWithFlags(uintptr_t exec, uintptr_t graph, uint64_t flags)',
+  cuGraphLaunch: 'int cuGraphLaunch(uintptr_t exec, uintptr_t stream)',
+  cuGraphUpload: 'int cuGraphUpload(uintptr_t exec, uintptr_t stream)',
+  cuGraphDestroy: 'int cuGraphDestroy(uintptr_t graph)',
+  cuGraphExecDestroy: 'int cuGraphExecDestroy(uintptr_t exec)',
 } as const;
 
 type Fn = (...args: (number | bigint)[]) => number;

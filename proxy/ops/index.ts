@@ -8,10 +8,11 @@ import { memoryOps } from './memory.js';
 import { moduleOps } from './module.js';
 import type { OpSpec } from './op.js';
 import { streamOps } from './stream.js';
+import { graphOps } from './graph.js';
 
 export function opTable(): (OpSpec | undefined)[] {
   const table: (OpSpec | undefined)[] = new Array(Op.COUNT).fill(undefined);
-  for (const spec of [...diagnosticOps, ...deviceOps, ...contextOps, ...memoryOps, ...moduleOps, ...launchOps, ...streamOps]) {
+  for (const spec of [...diagnosticOps, ...deviceOps, ...contextOps, ...memoryOps, ...moduleOps, ...launchOps, ...streamOps, ...graphOps]) {
     if (table[spec.op]) throw new Error(`op ${spec.op} registered twice`);
     table[spec.op] = spec;
   }

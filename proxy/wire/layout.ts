@@ -87,7 +87,14 @@ export const Op = {
   EVENT_SYNC: 98,
   EVENT_QUERY: 99,
   EVENT_ELAPSED: 100,
-  COUNT: 101,
+  STREAM_BEGIN_CAPTURE: 101,
+  STREAM_END_CAPTURE: 102,
+  GRAPH_INSTANTIATE: 103,
+  GRAPH_LAUNCH: 104,
+  GRAPH_UPLOAD: 105,
+  GRAPH_DESTROY: 106,
+  GRAPH_EXEC_DESTROY: 107,
+  COUNT: 108,
 } as const;
 
 export const OpName: Record<number, string> = {
@@ -151,7 +158,14 @@ export const OpName: Record<number, string> = {
   98: 'EVENT_SYNC',
   99: 'EVENT_QUERY',
   100: 'EVENT_ELAPSED',
-  101: 'COUNT',
+  101: 'STREAM_BEGIN_CAPTURE',
+  102: 'STREAM_END_CAPTURE',
+  103: 'GRAPH_INSTANTIATE',
+  104: 'GRAPH_LAUNCH',
+  105: 'GRAPH_UPLOAD',
+  106: 'GRAPH_DESTROY',
+  107: 'GRAPH_EXEC_DESTROY',
+  108: 'COUNT',
 };
 
 /** struct vgpu_ctrl */
@@ -597,6 +611,21 @@ export const RspElapsed = {
   SIZE: 8,
   millis: 0, // 4 bytes
   pad: 4, // 4 bytes
+} as const;
+
+/** struct vgpu_req_capture */
+export const ReqCapture = {
+  SIZE: 8,
+  stream: 0, // 4 bytes
+  mode: 4, // 4 bytes
+} as const;
+
+/** struct vgpu_req_graph */
+export const ReqGraph = {
+  SIZE: 16,
+  id: 0, // 4 bytes
+  stream: 4, // 4 bytes
+  flags: 8, // 8 bytes
 } as const;
 
 /** struct vgpu_hello */

@@ -15,6 +15,7 @@ import { parseArgs } from 'node:util';
 import { compareDirs, compareStdout } from './compare-outputs.js';
 import { PROGRAMS, type GpuProgram } from './programs.js';
 import { runIsolationChecks, type CheckResult } from './isolation-checks.js';
+import { pytorchChecksTable, runPytorchChecks, type PytorchChecksReport } from './pytorch/pytorch-checks.js';
 import {
   buildKernel,
   buildProgram,
@@ -179,6 +180,7 @@ async function main(): Promise<number> {
   console.log(`vgpu-proxy ${proxy.pid} ready at ${proxy.socket} (log ${PROXY_LOG})`);
   const results: ProgramResult[] = [];
   let checks: CheckResult[] = [];
+  let pytorch: PytorchChecksReport | null = null;
   try {
     for (const p of programs) {
       if (!proxy.alive()) {
@@ -197,18 +199,25 @@ async function main(): Promise<number> {
         console.log(`check  ${c.check} -> ${c.pass ? 'PASS' : 'FAIL'}`);
         if (!c.pass) console.log(`${c.detail}\n  proxy log:\n${proxy.logTail(30)}`);
       }
+      // Unmodified PyTorch (and CuPy, Triton) through libvgpu; the Python runs keep their own environment.
+      if (process.env.VGPU_SKIP_PYTORCH !== '1') {
+        delete process.env.CUDA_CACHE_DISABLE;
+        if (!proxy.alive()) proxy = await startProxy({ libcuda: realLibcuda, logFile: PROXY_LOG });
+        pytorch = await runPytorchChecks(proxy, { realLibcuda });
+      }
     }
   } finally {
     await proxy.stop();
   }
 
-  const passed = results.filter((r) => r.pass).length + checks.filter((c) => c.pass).length;
-  const failed = results.length + checks.length - passed;
+  const passed = results.filter((r) => r.pass).length + checks.filter((c) => c.pass).length + (pytorch?.passed ?? 0);
+  const failed = results.length + checks.length + (pytorch ? pytorch.passed + pytorch.failed : 0) - passed;
   const checkRows = checks.map((c) => `| ${c.check} | ${c.pass ? 'PASS' : 'FAIL'} | ${(c.ms / 1000).toFixed(2)} s | ${c.detail.split('\n').filter((l) => /^(ok|PASS|FAIL)/.test(l)).join('<br>')} |`);
-  const text = table(results) + (checks.length ? `\n\n| check (libvgpu only) | result | time | detail |\n|---|---|---|---|\n${checkRows.join('\n')}` : '');
+  const text = table(results) + (checks.length ? `\n\n| check (libvgpu only) | result | time | detail |\n|---|---|---|---|\n${checkRows.join('\n')}` : '') +
+    (pytorch ? `\n\n${pytorchChecksTable(pytorch)}` : '');
   console.log(`\n${text}\n\n${passed} passed, ${failed} failed`);
   const md = `# GPU tests: native driver vs libvgpu\n\n${describeHost(host)}\n\n${text}\n\n${passed} passed, ${failed} failed\n`;
-  const json = { date: new Date().toISOString(), host, realLibcuda, toolchain: tc, results, checks, passed, failed };
+  const json = { date: new Date().toISOString(), host, realLibcuda, toolchain: tc, results, checks, pytorch, passed, failed };
   const mdPath = writeResult('gpu-tests.md', md);
   writeResult('gpu-tests.json', JSON.stringify(json, null, 2));
   if (failed > 0) writeResult('gpu-tests-proxy-log-tail.txt', proxy.logTail(400));

@@ -207,7 +207,15 @@ enum vgpu_op {
 	VGPU_OP_EVENT_SYNC = 98,      /* vgpu_req_handle */
 	VGPU_OP_EVENT_QUERY = 99,     /* vgpu_req_handle */
 	VGPU_OP_EVENT_ELAPSED = 100,  /* vgpu_req_event_pair -> vgpu_rsp_elapsed */
-	VGPU_OP_COUNT = 101
+	/* stream capture and graphs */
+	VGPU_OP_STREAM_BEGIN_CAPTURE = 101, /* vgpu_req_capture -> vgpu_rsp_u64 (capture id) */
+	VGPU_OP_STREAM_END_CAPTURE = 102,   /* vgpu_req_capture -> vgpu_rsp_handle (graph) */
+	VGPU_OP_GRAPH_INSTANTIATE = 103,    /* vgpu_req_graph -> vgpu_rsp_handle (executable graph) */
+	VGPU_OP_GRAPH_LAUNCH = 104,         /* vgpu_req_graph (id = executable graph) */
+	VGPU_OP_GRAPH_UPLOAD = 105,         /* vgpu_req_graph (id = executable graph) */
+	VGPU_OP_GRAPH_DESTROY = 106,        /* vgpu_req_handle */
+	VGPU_OP_GRAPH_EXEC_DESTROY = 107,   /* vgpu_req_handle */
+	VGPU_OP_COUNT = 108
 };
 
 /* A range of the data arena. */
@@ -489,6 +497,17 @@ struct vgpu_req_event_pair {
 struct vgpu_rsp_elapsed {
 	float    millis;
 	uint32_t pad;
+};
+
+/* --- stream capture and graphs --- */
+struct vgpu_req_capture {
+	uint32_t stream;
+	uint32_t mode;              /* CUstreamCaptureMode */
+};
+struct vgpu_req_graph {
+	uint32_t id;                /* graph, or executable graph */
+	uint32_t stream;            /* launch and upload */
+	uint64_t flags;             /* instantiate: CUgraphInstantiate_flags */
 };
 
 /* --- the unix-socket hand-over (shm transport) --- */

@@ -41,6 +41,8 @@ enum {
 	VGPU_MAGIC_FUNC = 0x636e7556,
 	VGPU_MAGIC_LIBRARY = 0x62696c56,
 	VGPU_MAGIC_KERNEL = 0x6e726b56,
+	VGPU_MAGIC_GRAPH = 0x70726756,
+	VGPU_MAGIC_GRAPH_EXEC = 0x78656756,
 	VGPU_MAGIC_DEAD = 0x64616544,
 };
 
@@ -77,6 +79,18 @@ struct vgpu_event {
 	uint32_t id;
 	struct vgpu_ctx *ctx;
 	unsigned flags;
+};
+
+struct vgpu_graph {
+	uint32_t magic;
+	uint32_t id;
+	struct vgpu_ctx *ctx;
+};
+
+struct vgpu_graph_exec {
+	uint32_t magic;
+	uint32_t id;
+	struct vgpu_ctx *ctx;
 };
 
 struct vgpu_param_layout {

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "api.h"
+#include "capture.h"
 
 static CUresult stream_create(CUstream *phStream, unsigned flags, int priority)
 {
@@ -187,59 +188,69 @@ static CUresult stream_ctx_v2(CUstream h, CUcontext *pCtx, CUgreenCtx *pGreenCtx
 VGPU_EXPORT CUresult cuStreamGetCtx_v2(CUstream h, CUcontext *pCtx, CUgreenCtx *pGreenCtx) { return stream_ctx_v2(h, pCtx, pGreenCtx); }
 VGPU_EXPORT CUresult cuStreamGetCtx_v2_ptsz(CUstream h, CUcontext *pCtx, CUgreenCtx *pGreenCtx) { return stream_ctx_v2(h, pCtx, pGreenCtx); }
 
-/* No stream capture yet: every stream reports that it is not capturing (capture itself answers NOT_SUPPORTED). */
-static CUresult is_capturing(CUstream h, CUstreamCaptureStatus *status)
+/* Capture status from the guest's own list of capturing streams (api_graph.c). */
+static CUresult is_capturing_id(CUstream h, int per_thread, CUstreamCaptureStatus *status, unsigned long long *capture)
 {
 	struct vgpu_ctx *c;
 	unsigned flags;
 	int priority;
 	unsigned long long id;
+	uint32_t wire;
 	if (!status)
 		return CUDA_ERROR_INVALID_VALUE;
 	CUresult r = stream_facts(h, &c, &flags, &priority, &id);
 	if (r == CUDA_SUCCESS)
-		*status = CU_STREAM_CAPTURE_STATUS_NONE;
+		r = vgpu_stream_id(h, per_thread, c, &wire);
+	if (r == CUDA_SUCCESS)
+		*status = vgpu_capture_of(wire, capture) ? CU_STREAM_CAPTURE_STATUS_ACTIVE : CU_STREAM_CAPTURE_STATUS_NONE;
 	return r;
 }
 
-VGPU_EXPORT CUresult cuStreamIsCapturing(CUstream h, CUstreamCaptureStatus *s) { return is_capturing(h, s); }
-VGPU_EXPORT CUresult cuStreamIsCapturing_ptsz(CUstream h, CUstreamCaptureStatus *s) { return is_capturing(h, s); }
-
-static CUresult capture_info(CUstream h, CUstreamCaptureStatus *status, cuuint64_t *id, CUgraph *graph, const CUgraphNode **deps,
-			     const CUgraphEdgeData **edges, size_t *ndeps)
+static CUresult is_capturing(CUstream h, CUstreamCaptureStatus *status)
 {
-	CUresult r = is_capturing(h, status);
+	return is_capturing_id(h, 0, status, NULL);
+}
+
+VGPU_EXPORT CUresult cuStreamIsCapturing(CUstream h, CUstreamCaptureStatus *s) { return is_capturing(h, s); }
+VGPU_EXPORT CUresult cuStreamIsCapturing_ptsz(CUstream h, CUstreamCaptureStatus *s) { return is_capturing_id(h, 1, s, NULL); }
+
+static CUresult capture_info(CUstream h, int per_thread, CUstreamCaptureStatus *status, cuuint64_t *id, CUgraph *graph,
+			     const CUgraphNode **deps, const CUgraphEdgeData **edges, size_t *ndeps)
+{
+	unsigned long long capture = 0;
+	CUresult r = is_capturing_id(h, per_thread, status, &capture);
 	if (r != CUDA_SUCCESS)
 		return r;
-	/* Not capturing: the other outputs are left as the driver leaves them then (untouched), but for id. */
-	(void)graph;
-	(void)deps;
-	(void)edges;
-	(void)ndeps;
-	if (id)
+	if (*status == CU_STREAM_CAPTURE_STATUS_ACTIVE) {
+		if (id)
+			*id = capture;
+		/* The graph being built lives in the proxy: its handle and frontier are not known here. */
+		if (graph || deps || edges || ndeps)
+			return vgpu_unsupported("cuStreamGetCaptureInfo of the graph or dependencies of an active capture");
+	} else if (id)
 		*id = 0;
 	return CUDA_SUCCESS;
 }
 
-VGPU_EXPORT CUresult cuStreamGetCaptureInfo(CUstream h, CUstreamCaptureStatus *s, cuuint64_t *id) { return capture_info(h, s, id, NULL, NULL, NULL, NULL); }
-VGPU_EXPORT CUresult cuStreamGetCaptureInfo_ptsz(CUstream h, CUstreamCaptureStatus *s, cuuint64_t *id) { return capture_info(h, s, id, NULL, NULL, NULL, NULL); }
+VGPU_EXPORT CUresult cuStreamGetCaptureInfo(CUstream h, CUstreamCaptureStatus *s, cuuint64_t *id) { return capture_info(h, 0, s, id, NULL, NULL, NULL, NULL); }
+VGPU_EXPORT CUresult cuStreamGetCaptureInfo_ptsz(CUstream h, CUstreamCaptureStatus *s, cuuint64_t *id) { return capture_info(h, 1, s, id, NULL, NULL, NULL, NULL); }
 VGPU_EXPORT CUresult cuStreamGetCaptureInfo_v2(CUstream h, CUstreamCaptureStatus *s, cuuint64_t *id, CUgraph *g, const CUgraphNode **d, size_t *n)
 {
-	return capture_info(h, s, id, g, d, NULL, n);
+	return capture_info(h, 0, s, id, g, d, NULL, n);
 }
 VGPU_EXPORT CUresult cuStreamGetCaptureInfo_v2_ptsz(CUstream h, CUstreamCaptureStatus *s, cuuint64_t *id, CUgraph *g, const CUgraphNode **d, size_t *n)
 {
-	return capture_info(h, s, id, g, d, NULL, n);
+	return capture_info(h, 1, s, id, g, d, NULL, n);
 }
 VGPU_EXPORT CUresult cuStreamGetCaptureInfo_v3(CUstream h, CUstreamCaptureStatus *s, cuuint64_t *id, CUgraph *g, const CUgraphNode **d,
 					       const CUgraphEdgeData **e, size_t *n)
 {
-	return capture_info(h, s, id, g, d, e, n);
+	return capture_info(h, 0, s, id, g, d, e, n);
 }
 VGPU_EXPORT CUresult cuStreamGetCaptureInfo_v3_ptsz(CUstream h, CUstreamCaptureStatus *s, cuuint64_t *id, CUgraph *g, const CUgraphNode **d,
 						    const CUgraphEdgeData **e, size_t *n)
 {
-	return capture_info(h, s, id, g, d, e, n);
+	return capture_info(h, 1, s, id, g, d, e, n);
 }
 
 /* The calling thread's capture interaction mode: a per-thread setting, kept here. */
