@@ -1,4 +1,6 @@
 // vgpu-proxy's settings, from the command line.
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 
 export interface ProxyConfig {
@@ -12,6 +14,14 @@ export interface ProxyConfig {
   spinMicros: number;
   logLevel: string;
   guestIsolation: 'process' | 'thread';
+  /** Content-addressed cache of module images shared by all guests ('' turns it off). */
+  moduleCacheDir: string;
+  /** Bytes the module cache may hold. */
+  moduleCacheMax: number;
+  /** the control API's socket (proxy/control); '' leaves it off */
+  controlSocket: string;
+  /** where pods' sockets are made: DIR/POD/proxy.sock */
+  podSocketDir: string;
 }
 
 export const USAGE = `usage: vgpu-proxy [options]
@@ -27,6 +37,12 @@ export const USAGE = `usage: vgpu-proxy [options]
   --guest-isolation MODE    process (default): each guest served by its own process, so one guest's
                             GPU fault cannot poison the others; thread: a worker thread each (lighter,
                             for guests that trust each other)
+  --control-socket PATH     serve the control API (per-pod registration, proto/vgpu_control.proto) there
+                            (default: off)
+  --pod-socket-dir DIR      where registered pods' sockets are made (default /run/vgpu/pods)
+  --module-cache DIR        module images shared by all guests, named by their SHA-256, so each is sent
+                            once (default $TMPDIR/vgpu-module-cache; '' turns it off)
+  --module-cache-max SIZE   most bytes the module cache holds (default 8G)
 SIZE takes a suffix K, M, G or T (powers of 1024).`;
 
 export function parseSize(text: string, what: string): number {
@@ -62,6 +78,10 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
       'spin-us': { type: 'string' },
       'log-level': { type: 'string' },
       'guest-isolation': { type: 'string' },
+      'module-cache': { type: 'string' },
+      'module-cache-max': { type: 'string' },
+      'control-socket': { type: 'string' },
+      'pod-socket-dir': { type: 'string' },
       help: { type: 'boolean' },
     },
   });
@@ -77,5 +97,9 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
     spinMicros: values['spin-us'] ? parseCount(values['spin-us'], '--spin-us') : 50,
     logLevel: values['log-level'] ?? 'info',
     guestIsolation: parseIsolation(values['guest-isolation'] ?? 'process'),
+    moduleCacheDir: values['module-cache'] ?? join(tmpdir(), 'vgpu-module-cache'),
+    moduleCacheMax: parseSize(values['module-cache-max'] ?? '8G', '--module-cache-max'),
+    controlSocket: values['control-socket'] ?? '',
+    podSocketDir: values['pod-socket-dir'] ?? '/run/vgpu/pods',
   };
 }

@@ -12,6 +12,7 @@ import { CtrlWord } from '../channel/region.js';
 import type { ProxyConfig } from '../config.js';
 import { opTable } from '../ops/index.js';
 import { EndReason, ServeLoop } from './serve-loop.js';
+import { ModuleCache } from './module-cache.js';
 import { DeviceFacts, Session } from './session.js';
 
 export interface GuestWorkerData {
@@ -81,6 +82,13 @@ export function serveGuest(data: GuestWorkerData): GuestEnded {
     maxImage: config.maxImage,
     maxHandles: config.maxHandles,
   }, fd);
+  if (config.moduleCacheDir) {
+    try {
+      session.moduleCache = new ModuleCache(config.moduleCacheDir, config.moduleCacheMax, log);
+    } catch (err) {
+      log.warn({ err: (err as Error).message, dir: config.moduleCacheDir }, 'module cache unusable: every image will be sent');
+    }
+  }
   Atomics.store(region.ctrl, CtrlWord.proxyState, W.PEER_ALIVE);
   sendWelcome(fd, scratch, 0, guestId, '');
   log.info({ arena: region.layout.arenaSize, req_ring: region.layout.reqRingSize, rsp_ring: region.layout.rspRingSize }, 'guest connected');

@@ -8,6 +8,7 @@ import { CudaDriver, CUDA_ERROR_INVALID_CONTEXT, CUDA_ERROR_INVALID_HANDLE, CUDA
 import { Region, CtrlWord } from '../channel/region.js';
 import { DeviceRanges } from './device-ranges.js';
 import { HandleTable } from './handle-table.js';
+import type { ModuleCache } from './module-cache.js';
 import { Staging } from './staging.js';
 
 export interface GuestLimits {
@@ -55,6 +56,8 @@ export class Session {
   /** The first error of asynchronous work not yet reported (a CUresult), 0 when none. */
   pendingError = 0;
   pinnedBytes = 0;
+  /** Module images shared by all guests; null when turned off. */
+  moduleCache: ModuleCache | null = null;
   #currentCtx = 0;
   #arenaEnd = -1;
 

@@ -6,6 +6,8 @@ import * as C from '../native/libc.js';
 export class Staging {
   #mem: C.NativeMemory | null = null;
   #len = 0;
+  /** The staged image came from the module cache (it need not be stored again). */
+  fromCache = false;
 
   constructor(readonly maxBytes: number) {}
 
@@ -20,6 +22,20 @@ export class Staging {
 
   reset(): void {
     this.#len = 0;
+    this.fromCache = false;
+  }
+
+  /** Stages a whole image from the module cache. */
+  replace(image: Uint8Array): boolean {
+    this.reset();
+    if (!this.append(image)) return false;
+    this.fromCache = true;
+    return true;
+  }
+
+  /** The staged bytes (valid until the next change). */
+  view(): Uint8Array {
+    return this.#mem ? this.#mem.u8.subarray(0, this.#len) : new Uint8Array(0);
   }
 
   /** Appends bytes; false when the image would exceed maxBytes. */

@@ -172,7 +172,22 @@ function checkedImage(s: Session, req: Request): boolean {
   return bytes === s.stage.length && bytes > 0 && s.stage.terminate();
 }
 
+/** After a load from bytes the guest sent, remember them for every guest. */
+function remember(s: Session, r: number): void {
+  if (r === CUDA_SUCCESS && s.moduleCache && !s.stage.fromCache) s.moduleCache.store(s.stage.view());
+}
+
 export const moduleOps: OpSpec[] = [
+  op(W.Op.STAGE_LOOKUP, W.ReqStageLookup.SIZE, (s, req, out) => {
+    const bytes = C.readU64(req.dv, P + W.ReqStageLookup.bytes);
+    const hash = req.bytes.subarray(P + W.ReqStageLookup.sha256, P + W.ReqStageLookup.sha256 + 32);
+    const image = s.moduleCache && bytes <= s.limits.maxImage ? s.moduleCache.lookup(hash, bytes) : null;
+    const found = image !== null && s.stage.replace(image);
+    if (!found) s.stage.reset();
+    C.writeU64(out.size(W.RspU64.SIZE), W.RspU64.value, found ? 1 : 0);
+    return CUDA_SUCCESS;
+  }, { needsDriver: false }),
+
   op(W.Op.STAGE_APPEND, W.ReqStageAppend.SIZE, (s, req) => {
     if (req.dv.getUint32(P + W.ReqStageAppend.reset, true)) s.stage.reset();
     const bytes = s.arenaBytes(req.dv, P + W.ReqStageAppend.data);
@@ -187,6 +202,7 @@ export const moduleOps: OpSpec[] = [
     if (typeof plan === 'number') return plan;
     const m = s.launchMem;
     const r = cuda.cuModuleLoadDataEx(s.out.addr, s.stage.addr, plan.jitCount, m.addr + OPT_IDS, m.addr + OPT_VALUES);
+    remember(s, r);
     const id = r === CUDA_SUCCESS ? addHandle(s, 'module', C.readU64(s.out.dv, 0), req.ctx) : 0;
     s.stage.reset();
     if (id < 0) return CUDA_ERROR_OUT_OF_MEMORY;
@@ -239,6 +255,7 @@ export const moduleOps: OpSpec[] = [
     const m = s.launchMem;
     const r = cuda.cuLibraryLoadData(s.out.addr, s.stage.addr, m.addr + OPT_IDS, m.addr + OPT_VALUES, plan.jitCount,
       m.addr + LIB_IDS, m.addr + LIB_VALUES, plan.libCount);
+    remember(s, r);
     const id = r === CUDA_SUCCESS ? addHandle(s, 'library', C.readU64(s.out.dv, 0), 0) : 0;
     s.stage.reset();
     if (id < 0) return CUDA_ERROR_OUT_OF_MEMORY;

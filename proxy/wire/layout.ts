@@ -94,7 +94,8 @@ export const Op = {
   GRAPH_UPLOAD: 105,
   GRAPH_DESTROY: 106,
   GRAPH_EXEC_DESTROY: 107,
-  COUNT: 108,
+  STAGE_LOOKUP: 108,
+  COUNT: 109,
 } as const;
 
 export const OpName: Record<number, string> = {
@@ -165,7 +166,8 @@ export const OpName: Record<number, string> = {
   105: 'GRAPH_UPLOAD',
   106: 'GRAPH_DESTROY',
   107: 'GRAPH_EXEC_DESTROY',
-  108: 'COUNT',
+  108: 'STAGE_LOOKUP',
+  109: 'COUNT',
 };
 
 /** struct vgpu_ctrl */
@@ -481,6 +483,13 @@ export const ReqStageAppend = {
   data: 0, // 8 bytes
   reset: 8, // 4 bytes
   pad: 12, // 4 bytes
+} as const;
+
+/** struct vgpu_req_stage_lookup */
+export const ReqStageLookup = {
+  SIZE: 40,
+  sha256: 0, // 32 bytes
+  bytes: 32, // 8 bytes
 } as const;
 
 /** struct vgpu_jit_option */

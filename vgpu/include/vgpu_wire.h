@@ -215,7 +215,9 @@ enum vgpu_op {
 	VGPU_OP_GRAPH_UPLOAD = 105,         /* vgpu_req_graph (id = executable graph) */
 	VGPU_OP_GRAPH_DESTROY = 106,        /* vgpu_req_handle */
 	VGPU_OP_GRAPH_EXEC_DESTROY = 107,   /* vgpu_req_handle */
-	VGPU_OP_COUNT = 108
+	/* module images sent once */
+	VGPU_OP_STAGE_LOOKUP = 108,   /* vgpu_req_stage_lookup -> vgpu_rsp_u64 (1: staged from the proxy's cache) */
+	VGPU_OP_COUNT = 109
 };
 
 /* A range of the data arena. */
@@ -404,6 +406,15 @@ struct vgpu_req_stage_append {
 	struct vgpu_arena_ref data;
 	uint32_t reset;             /* 1: discard what was staged before */
 	uint32_t pad;
+};
+/*
+ * Before sending an image, the guest names it by its SHA-256: when the proxy's
+ * content-addressed cache (shared by all guests, keyed by hashes the proxy
+ * computes itself) holds it, the proxy stages it and the bytes need not travel.
+ */
+struct vgpu_req_stage_lookup {
+	uint8_t  sha256[32];
+	uint64_t bytes;
 };
 struct vgpu_jit_option {
 	uint32_t option;            /* CUjit_option / CUlibraryOption */

@@ -13,6 +13,7 @@
 #include "api.h"
 #include "image.h"
 #include "module.h"
+#include "sha256.h"
 
 #define MAX_JIT_OPTIONS 64
 
@@ -160,9 +161,22 @@ static CUresult load_image(uint16_t op, uint32_t ctx, const void *image, unsigne
 		return CUDA_ERROR_OUT_OF_MEMORY;
 	size_t len = 0;
 	uint32_t seq;
+	/* Named by content first: the bytes travel only when the proxy's cache lacks them. */
+	struct vgpu_req_stage_lookup lookup = { .bytes = size };
+	vgpu_sha256(image, size, lookup.sha256);
+	struct vgpu_part lookup_part = { &lookup, sizeof(lookup) };
+	struct vgpu_rsp_u64 cached = { 0 };
 	/* Staging and loading hold the call lock, so two threads' images never mix. */
 	vgpu_call_begin(vgpu.ch);
-	CUresult r = stage(image, size);
+	CUresult r = vgpu_tx_begin(vgpu.ch);
+	if (r == CUDA_SUCCESS) {
+		r = vgpu_tx_push(vgpu.ch, VGPU_OP_STAGE_LOOKUP, VGPU_RF_REPLY, ctx, &lookup_part, 1, &seq);
+		vgpu_tx_end(vgpu.ch);
+		if (r == CUDA_SUCCESS)
+			r = vgpu_call_wait(vgpu.ch, seq, &cached, sizeof(cached), NULL);
+	}
+	if (r == CUDA_SUCCESS && !cached.value)
+		r = stage(image, size);
 	if (r == CUDA_SUCCESS && (r = vgpu_tx_begin(vgpu.ch)) == CUDA_SUCCESS) {
 		r = vgpu_tx_push(vgpu.ch, op, VGPU_RF_REPLY, ctx, parts, 2, &seq);
 		vgpu_tx_end(vgpu.ch);
