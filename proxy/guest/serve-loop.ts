@@ -32,6 +32,8 @@ export class ServeLoop {
   #sockQuietUntil = 0;
   /** Request bytes consumed since the guest was last woken. */
   #freedSinceWake = 0;
+  /** This thread's capture mode (CU_STREAM_CAPTURE_MODE_GLOBAL at start). */
+  #captureMode = 0;
   readonly #wakeEvery: number;
   fault: ChannelFault | null = null;
   served = 0;
@@ -85,6 +87,7 @@ export class ServeLoop {
     } else if (spec.needsDriver && !s.cuda) {
       result = CUDA_ERROR_NO_DEVICE;
     } else {
+      if (req.flags & W.RF_CAPMODE_MASK) this.#takeCaptureMode((req.flags & W.RF_CAPMODE_MASK) >> W.RF_CAPMODE_SHIFT);
       result = spec.needsCtx ? s.useCtx(req.ctx) : CUDA_SUCCESS;
       if (result === CUDA_SUCCESS) {
         try {
@@ -112,6 +115,17 @@ export class ServeLoop {
     this.#freedSinceWake += W.ReqHdr.SIZE + req.payloadLen;
     // Arena space comes back in large pieces: a guest waiting for it is woken at once.
     if (req.flags & W.RF_REPLY || arenaFreed || this.#freedSinceWake >= this.#wakeEvery) this.#wakeGuest();
+  }
+
+  /**
+   * Every guest thread's requests run on this one thread: while a capture is
+   * active, take the calling guest thread's capture mode (wire value = mode + 1).
+   */
+  #takeCaptureMode(wire: number): void {
+    const mode = wire - 1;
+    if (mode === this.#captureMode || !this.s.cuda) return;
+    this.s.out.dv.setUint32(0, mode, true);
+    if (this.s.cuda.cuThreadExchangeStreamCaptureMode(this.s.out.addr) === 0) this.#captureMode = mode;
   }
 
   /** Bumps the wake word and wakes guest threads, when any announced it may sleep. */

@@ -88,6 +88,7 @@ const SIGNATURES = {
   cuEventElapsedTime_v2: 'int cuEventElapsedTime_v2(uintptr_t ms, uintptr_t start, uintptr_t end)',
   cuStreamBeginCapture_v2: 'int cuStreamBeginCapture_v2(uintptr_t stream, int mode)',
   cuStreamEndCapture: 'int cuStreamEndCapture(uintptr_t stream, uintptr_t graph)',
+  cuThreadExchangeStreamCaptureMode: 'int cuThreadExchangeStreamCaptureMode(uintptr_t mode)',
   cuStreamGetCaptureInfo_v3: 'int cuStreamGetCaptureInfo_v3(uintptr_t stream, uintptr_t status, uintptr_t id, uintptr_t graph, uintptr_t deps, uintptr_t edges, uintptr_t ndeps)',
   cuGraphInstantiateWithFlags: 'int cuGraphInstantiateWithFlags(uintptr_t exec, uintptr_t graph, uint64_t flags)',
   cuGraphLaunch: 'int cuGraphLaunch(uintptr_t exec, uintptr_t stream)',

@@ -132,7 +132,15 @@ struct vgpu_rsp_hdr {
 /* Request flags. */
 #define VGPU_RF_REPLY   0x0001u  /* the guest waits for a response record */
 #define VGPU_RF_ASYNC   0x0002u  /* stream-ordered: do not wait for the stream */
-#define VGPU_RF_PTDS    0x0004u  /* the stream id 0 means the calling thread's per-thread stream (_ptds/_ptsz entry) */
+#define VGPU_RF_PTDS    0x0004u  /* synchronous, but on the given (per-thread) stream: the _ptds entry points */
+/*
+ * While a stream capture is active, each request carries the calling guest
+ * thread's capture interaction mode (cuThreadExchangeStreamCaptureMode),
+ * plus one, in bits 8-9; the proxy's thread takes that mode before the
+ * request runs.  0: no capture active, mode irrelevant.
+ */
+#define VGPU_RF_CAPMODE_SHIFT 8
+#define VGPU_RF_CAPMODE_MASK  0x0300u
 
 /* Stream ids on the wire; proxy-issued ids start at VGPU_FIRST_ID. */
 #define VGPU_STREAM_NULL     0u

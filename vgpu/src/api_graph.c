@@ -23,6 +23,11 @@ static struct capture captures[CAPTURES_MAX];
 static int capture_count;        /* slots in use; read without the lock as a fast "none" */
 static pthread_mutex_t capture_lock = PTHREAD_MUTEX_INITIALIZER;
 
+int vgpu_capture_active(void)
+{
+	return __atomic_load_n(&capture_count, __ATOMIC_ACQUIRE) != 0;
+}
+
 int vgpu_capture_of(uint32_t stream, unsigned long long *id)
 {
 	if (__atomic_load_n(&capture_count, __ATOMIC_ACQUIRE) == 0 || stream < VGPU_FIRST_ID)

@@ -224,9 +224,21 @@ static CUresult capture_info(CUstream h, int per_thread, CUstreamCaptureStatus *
 	if (*status == CU_STREAM_CAPTURE_STATUS_ACTIVE) {
 		if (id)
 			*id = capture;
-		/* The graph being built lives in the proxy: its handle and frontier are not known here. */
-		if (graph || deps || edges || ndeps)
-			return vgpu_unsupported("cuStreamGetCaptureInfo of the graph or dependencies of an active capture");
+		/*
+		 * The graph being built lives in the proxy: its handle and frontier are not
+		 * known here.  They are answered as none (logged once), not as an error,
+		 * since runtimes ask for them with every status query.
+		 */
+		if (graph)
+			*graph = NULL;
+		if (deps)
+			*deps = NULL;
+		if (edges)
+			*edges = NULL;
+		if (ndeps)
+			*ndeps = 0;
+		if (graph || deps)
+			vgpu_unsupported("cuStreamGetCaptureInfo: graph and dependencies of an active capture (answered as none)");
 	} else if (id)
 		*id = 0;
 	return CUDA_SUCCESS;
@@ -255,6 +267,14 @@ VGPU_EXPORT CUresult cuStreamGetCaptureInfo_v3_ptsz(CUstream h, CUstreamCaptureS
 
 /* The calling thread's capture interaction mode: a per-thread setting, kept here. */
 static __thread CUstreamCaptureMode capture_mode = CU_STREAM_CAPTURE_MODE_GLOBAL;
+
+/* While any capture is active, requests carry the calling thread's mode (the proxy runs them all on one thread). */
+uint16_t vgpu_capture_mode_flags(void)
+{
+	if (!vgpu_capture_active())
+		return 0;
+	return (uint16_t)(((unsigned)capture_mode + 1u) << VGPU_RF_CAPMODE_SHIFT);
+}
 
 VGPU_EXPORT CUresult cuThreadExchangeStreamCaptureMode(CUstreamCaptureMode *mode)
 {

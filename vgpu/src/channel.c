@@ -246,6 +246,8 @@ CUresult vgpu_tx_push(struct vgpu_channel *ch, uint16_t op, uint16_t flags, uint
 		if (r != CUDA_SUCCESS)
 			return r;
 	}
+	if (ch->thread_flags)
+		flags |= ch->thread_flags();
 	struct vgpu_req_hdr h = { .len = need.len, .op = op, .flags = flags, .seq = ch->next_seq++, .ctx = ctx };
 	memcpy(need.slot, &h, sizeof(h));
 	uint8_t *p = need.slot + sizeof(h);

@@ -40,6 +40,8 @@ struct vgpu_channel {
 	uint32_t next_seq;              /* under send_lock */
 	int      dead;                  /* set once the proxy is gone; atomic */
 	int      spin_iters;
+	/* Flags every request of the calling thread carries (the capture mode); NULL: none. */
+	uint16_t (*thread_flags)(void);
 	pid_t    owner_pid;
 };
 

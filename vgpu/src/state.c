@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "api.h"
+#include "capture.h"
 
 struct vgpu_state vgpu = {
 	.lock = PTHREAD_MUTEX_INITIALIZER,
@@ -62,6 +63,7 @@ CUresult vgpu_connect(void)
 	if (!vgpu.connected) {
 		CUresult r = vgpu_channel_open(&vgpu.ch, program_name());
 		if (r == CUDA_SUCCESS) {
+			vgpu.ch->thread_flags = vgpu_capture_mode_flags;
 			struct vgpu_rsp_driver_info info;
 			r = vgpu_rpc(VGPU_OP_DRIVER_INFO, 0, NULL, 0, &info, sizeof(info));
 			if (r == CUDA_SUCCESS) {
