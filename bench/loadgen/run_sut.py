@@ -86,15 +86,13 @@ def import_packages():
 
 
 def loaded_libcuda():
-    try:
-        with open("/proc/self/maps") as f:
-            for line in f:
-                parts = line.split(None, 5)
-                if len(parts) == 6 and os.path.basename(parts[5].strip()).startswith("libcuda.so"):
-                    return parts[5].strip()
-    except OSError:
-        pass
-    return None
+    """Path of the libcuda.so.1 (or libvgpu standing in for it) in this process: bench/models/common.py's."""
+    shared = os.path.join(os.path.dirname(HERE), "models")
+    if shared not in sys.path:
+        sys.path.insert(0, shared)
+    from common import loaded_libcuda as shared_loaded_libcuda
+
+    return shared_loaded_libcuda()
 
 
 def load_calibration(path, model, runner, spec, quick):

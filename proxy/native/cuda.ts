@@ -94,6 +94,7 @@ const SIGNATURES = {
   cuGraphLaunch: 'int cuGraphLaunch(uintptr_t exec, uintptr_t stream)',
   cuGraphUpload: 'int cuGraphUpload(uintptr_t exec, uintptr_t stream)',
   cuGraphDestroy: 'int cuGraphDestroy(uintptr_t graph)',
+  cuGraphGetNodes: 'int cuGraphGetNodes(uintptr_t graph, uintptr_t nodes, uintptr_t count)',
   cuGraphExecDestroy: 'int cuGraphExecDestroy(uintptr_t exec)',
 } as const;
 

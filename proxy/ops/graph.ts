@@ -72,6 +72,15 @@ export const graphOps: OpSpec[] = [
 
   op(W.Op.GRAPH_LAUNCH, W.ReqGraph.SIZE, (s, req) => launchOn(s, req, (e, st) => s.driver()!.cuGraphLaunch(e, st)), { needsCtx: true }),
   op(W.Op.GRAPH_UPLOAD, W.ReqGraph.SIZE, (s, req) => launchOn(s, req, (e, st) => s.driver()!.cuGraphUpload(e, st)), { needsCtx: true }),
+  op(W.Op.GRAPH_NODE_COUNT, W.ReqHandle.SIZE, (s, req, out) => {
+    const graph = s.realHandle(req.dv.getUint32(P + W.ReqHandle.id, true), 'graph');
+    if (graph < 0) return CUDA_ERROR_INVALID_HANDLE;
+    C.writeU64(s.out.dv, 0, 0);
+    const r = s.driver()!.cuGraphGetNodes(graph, 0, s.out.addr);
+    if (r === CUDA_SUCCESS) C.writeU64(out.size(W.RspU64.SIZE), W.RspU64.value, C.readU64(s.out.dv, 0));
+    return r;
+  }),
+
   op(W.Op.GRAPH_DESTROY, W.ReqHandle.SIZE, (s, req) => destroy(s, req, 'graph')),
   op(W.Op.GRAPH_EXEC_DESTROY, W.ReqHandle.SIZE, (s, req) => destroy(s, req, 'graphExec'), { needsCtx: true }),
 ];

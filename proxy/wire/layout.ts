@@ -97,7 +97,8 @@ export const Op = {
   GRAPH_DESTROY: 106,
   GRAPH_EXEC_DESTROY: 107,
   STAGE_LOOKUP: 108,
-  COUNT: 109,
+  GRAPH_NODE_COUNT: 109,
+  COUNT: 110,
 } as const;
 
 export const OpName: Record<number, string> = {
@@ -169,7 +170,8 @@ export const OpName: Record<number, string> = {
   106: 'GRAPH_DESTROY',
   107: 'GRAPH_EXEC_DESTROY',
   108: 'STAGE_LOOKUP',
-  109: 'COUNT',
+  109: 'GRAPH_NODE_COUNT',
+  110: 'COUNT',
 };
 
 /** struct vgpu_ctrl */

@@ -225,7 +225,8 @@ enum vgpu_op {
 	VGPU_OP_GRAPH_EXEC_DESTROY = 107,   /* vgpu_req_handle */
 	/* module images sent once */
 	VGPU_OP_STAGE_LOOKUP = 108,   /* vgpu_req_stage_lookup -> vgpu_rsp_u64 (1: staged from the proxy's cache) */
-	VGPU_OP_COUNT = 109
+	VGPU_OP_GRAPH_NODE_COUNT = 109, /* vgpu_req_handle (graph) -> vgpu_rsp_u64 */
+	VGPU_OP_COUNT = 110
 };
 
 /* A range of the data arena. */

@@ -198,6 +198,27 @@ VGPU_EXPORT CUresult cuGraphLaunch_ptsz(CUgraphExec e, CUstream h) { return on_s
 VGPU_EXPORT CUresult cuGraphUpload(CUgraphExec e, CUstream h) { return on_stream(VGPU_OP_GRAPH_UPLOAD, e, h, 0); }
 VGPU_EXPORT CUresult cuGraphUpload_ptsz(CUgraphExec e, CUstream h) { return on_stream(VGPU_OP_GRAPH_UPLOAD, e, h, 1); }
 
+/* How many nodes a graph has (what runtimes ask to check a capture); node handles themselves stay in the proxy. */
+VGPU_EXPORT CUresult cuGraphGetNodes(CUgraph hGraph, CUgraphNode *nodes, size_t *numNodes)
+{
+	CUresult r = vgpu_ready();
+	if (r != CUDA_SUCCESS)
+		return r;
+	struct vgpu_graph *g = vgpu_object(hGraph, VGPU_MAGIC_GRAPH);
+	if (!g)
+		return CUDA_ERROR_INVALID_HANDLE;
+	if (!numNodes)
+		return CUDA_ERROR_INVALID_VALUE;
+	if (nodes)
+		return vgpu_unsupported("cuGraphGetNodes with a node array (node handles are not remoted)");
+	struct vgpu_req_handle req = { .id = g->id };
+	struct vgpu_rsp_u64 rsp;
+	r = vgpu_rpc(VGPU_OP_GRAPH_NODE_COUNT, vgpu_ctx_id(g->ctx), &req, sizeof(req), &rsp, sizeof(rsp));
+	if (r == CUDA_SUCCESS)
+		*numNodes = (size_t)rsp.value;
+	return r;
+}
+
 VGPU_EXPORT CUresult cuGraphDestroy(CUgraph hGraph)
 {
 	CUresult r = vgpu_ready();
