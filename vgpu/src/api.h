@@ -81,13 +81,8 @@ struct vgpu_event {
 	unsigned flags;
 };
 
+/* A graph (VGPU_MAGIC_GRAPH) or an executable graph (VGPU_MAGIC_GRAPH_EXEC). */
 struct vgpu_graph {
-	uint32_t magic;
-	uint32_t id;
-	struct vgpu_ctx *ctx;
-};
-
-struct vgpu_graph_exec {
 	uint32_t magic;
 	uint32_t id;
 	struct vgpu_ctx *ctx;

@@ -136,7 +136,7 @@ static CUresult instantiate(CUgraphExec *phGraphExec, CUgraph hGraph, unsigned l
 		return CUDA_ERROR_INVALID_HANDLE;
 	if (!phGraphExec)
 		return CUDA_ERROR_INVALID_VALUE;
-	struct vgpu_graph_exec *e = calloc(1, sizeof(*e));
+	struct vgpu_graph *e = calloc(1, sizeof(*e));
 	if (!e)
 		return CUDA_ERROR_OUT_OF_MEMORY;
 	struct vgpu_req_graph req = { .id = g->id, .flags = flags & ~(unsigned long long)CUDA_GRAPH_INSTANTIATE_FLAG_UPLOAD };
@@ -146,7 +146,7 @@ static CUresult instantiate(CUgraphExec *phGraphExec, CUgraph hGraph, unsigned l
 		free(e);
 		return r;
 	}
-	*e = (struct vgpu_graph_exec){ .magic = VGPU_MAGIC_GRAPH_EXEC, .id = rsp.id, .ctx = c };
+	*e = (struct vgpu_graph){ .magic = VGPU_MAGIC_GRAPH_EXEC, .id = rsp.id, .ctx = c };
 	*phGraphExec = (CUgraphExec)e;
 	/* The upload flag means: instantiate, then upload on the given stream. */
 	if (flags & CUDA_GRAPH_INSTANTIATE_FLAG_UPLOAD) {
@@ -183,7 +183,7 @@ static CUresult on_stream(uint16_t op, CUgraphExec hExec, CUstream h, int per_th
 	CUresult r = vgpu_need_ctx(&c);
 	if (r != CUDA_SUCCESS)
 		return r;
-	struct vgpu_graph_exec *e = vgpu_object(hExec, VGPU_MAGIC_GRAPH_EXEC);
+	struct vgpu_graph *e = vgpu_object(hExec, VGPU_MAGIC_GRAPH_EXEC);
 	if (!e)
 		return CUDA_ERROR_INVALID_HANDLE;
 	struct vgpu_req_graph req = { .id = e->id };
@@ -219,30 +219,20 @@ VGPU_EXPORT CUresult cuGraphGetNodes(CUgraph hGraph, CUgraphNode *nodes, size_t 
 	return r;
 }
 
-VGPU_EXPORT CUresult cuGraphDestroy(CUgraph hGraph)
+/* Destroys a graph or an executable graph; the handle stays allocated, marked dead. */
+static CUresult destroy(const void *h, uint32_t magic, uint16_t op)
 {
 	CUresult r = vgpu_ready();
 	if (r != CUDA_SUCCESS)
 		return r;
-	struct vgpu_graph *g = vgpu_object(hGraph, VGPU_MAGIC_GRAPH);
+	struct vgpu_graph *g = vgpu_object(h, magic);
 	if (!g)
 		return CUDA_ERROR_INVALID_HANDLE;
 	struct vgpu_req_handle req = { .id = g->id };
-	r = vgpu_rpc(VGPU_OP_GRAPH_DESTROY, vgpu_ctx_id(g->ctx), &req, sizeof(req), NULL, 0);
+	r = vgpu_rpc(op, vgpu_ctx_id(g->ctx), &req, sizeof(req), NULL, 0);
 	g->magic = VGPU_MAGIC_DEAD;
 	return r;
 }
 
-VGPU_EXPORT CUresult cuGraphExecDestroy(CUgraphExec hGraphExec)
-{
-	CUresult r = vgpu_ready();
-	if (r != CUDA_SUCCESS)
-		return r;
-	struct vgpu_graph_exec *e = vgpu_object(hGraphExec, VGPU_MAGIC_GRAPH_EXEC);
-	if (!e)
-		return CUDA_ERROR_INVALID_HANDLE;
-	struct vgpu_req_handle req = { .id = e->id };
-	r = vgpu_rpc(VGPU_OP_GRAPH_EXEC_DESTROY, vgpu_ctx_id(e->ctx), &req, sizeof(req), NULL, 0);
-	e->magic = VGPU_MAGIC_DEAD;
-	return r;
-}
+VGPU_EXPORT CUresult cuGraphDestroy(CUgraph h) { return destroy(h, VGPU_MAGIC_GRAPH, VGPU_OP_GRAPH_DESTROY); }
+VGPU_EXPORT CUresult cuGraphExecDestroy(CUgraphExec h) { return destroy(h, VGPU_MAGIC_GRAPH_EXEC, VGPU_OP_GRAPH_EXEC_DESTROY); }
