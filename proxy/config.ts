@@ -22,6 +22,12 @@ export interface ProxyConfig {
   controlSocket: string;
   /** where pods' sockets are made: DIR/POD/proxy.sock */
   podSocketDir: string;
+  /** serve Xen guests too: offers found in xenstore (proxy/channel/xen-rendezvous.ts) */
+  xen: boolean;
+  /** xenstored's socket (Dom0) */
+  xenstoreSocket: string;
+  /** internal: this server takes xen hand-overs (set on the private socket's guests), never shm ones */
+  xenHandover?: boolean;
 }
 
 export const USAGE = `usage: vgpu-proxy [options]
@@ -40,6 +46,10 @@ export const USAGE = `usage: vgpu-proxy [options]
   --control-socket PATH     serve the control API (per-pod registration, proto/vgpu_control.proto) there
                             (default: off)
   --pod-socket-dir DIR      where registered pods' sockets are made (default /run/vgpu/pods)
+  --xen                     also serve Xen guests (this is Dom0): their channels are offered in xenstore,
+                            their pages granted (gntdev) and their wake-ups event channels; only
+                            domains Dom0 marked with /local/domain/ID/xen-cri/vgpu-memory are served
+  --xenstore PATH           xenstored's socket (default /run/xenstored/socket)
   --module-cache DIR        module images shared by all guests, named by their SHA-256, so each is sent
                             once (default $TMPDIR/vgpu-module-cache; '' turns it off)
   --module-cache-max SIZE   most bytes the module cache holds (default 8G)
@@ -82,6 +92,8 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
       'module-cache-max': { type: 'string' },
       'control-socket': { type: 'string' },
       'pod-socket-dir': { type: 'string' },
+      xen: { type: 'boolean' },
+      xenstore: { type: 'string' },
       help: { type: 'boolean' },
     },
   });
@@ -101,5 +113,7 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
     moduleCacheMax: parseSize(values['module-cache-max'] ?? '8G', '--module-cache-max'),
     controlSocket: values['control-socket'] ?? '',
     podSocketDir: values['pod-socket-dir'] ?? '/run/vgpu/pods',
+    xen: values.xen ?? false,
+    xenstoreSocket: values.xenstore ?? '/run/xenstored/socket',
   };
 }

@@ -3,8 +3,11 @@
 import pino from 'pino';
 import { parseConfig, USAGE } from './config.js';
 import { ProxyServer } from './server.js';
+import { PodRegistry } from './control/registry.js';
+import { ControlService } from './control/service.js';
+import { startXen } from './xen.js';
 
-function run(): void {
+async function run(): Promise<void> {
   let config;
   try {
     config = parseConfig(process.argv.slice(2));
@@ -21,15 +24,33 @@ function run(): void {
     log.fatal({ err: (err as Error).message }, 'vgpu-proxy could not start');
     process.exit(1);
   }
+  const registry = new PodRegistry(server, config.podSocketDir, log);
+  let control: ControlService | null = null;
+  if (config.controlSocket) {
+    try {
+      control = new ControlService(registry, log);
+      await control.listen(config.controlSocket);
+    } catch (err) {
+      log.fatal({ err: (err as Error).message, socket: config.controlSocket }, 'vgpu-proxy could not serve its control API');
+      process.exit(1);
+    }
+  }
+  const xen = await startXen(server, config, log);
   let stopping = false;
   const stop = (signal: string): void => {
     if (stopping) return;
     stopping = true;
     log.info({ signal, guests: server.guestCount }, 'vgpu-proxy stopping');
-    void server.stop().then(() => process.exit(0));
+    void (async () => {
+      await control?.close();
+      await xen?.stop();
+      await registry.closeAll();
+      await server.stop();
+      process.exit(0);
+    })();
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
 }
 
-run();
+void run();

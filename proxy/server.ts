@@ -3,6 +3,7 @@
 // so a guest whose kernel faults cannot poison the others' CUDA state) or a
 // worker thread.
 import { ChildProcess, spawn } from 'node:child_process';
+import * as fs from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
@@ -12,13 +13,24 @@ import type { ProxyConfig } from './config.js';
 import type { GuestEnded, GuestWorkerData } from './guest/serve-guest.js';
 
 const SHUT_RDWR = 2;
+
+/** A socket guests connect to: the proxy's own, or a pod's (proxy/control). */
+export interface Listener {
+  readonly path: string;
+  readonly fd: number;
+  readonly acceptor: Worker;
+  readonly overrides: Partial<ProxyConfig>;
+  /** '' for the proxy's main socket */
+  readonly pod: string;
+  readonly guests: Set<number>;
+}
 const workerUrl = (name: string): URL => new URL(name, import.meta.url);
 
 export class ProxyServer {
   readonly #guests = new Map<number, Worker | ChildProcess>();
   readonly #stop = new SharedArrayBuffer(4);
-  #listenFd = -1;
-  #acceptor: Worker | null = null;
+  readonly #listeners = new Set<Listener>();
+  #main: Listener | null = null;
   #nextGuest = 1;
 
   constructor(readonly config: ProxyConfig, readonly log: Logger) {}
@@ -28,23 +40,60 @@ export class ProxyServer {
   }
 
   start(): void {
-    const scratch = C.allocScratch(4096);
-    this.#listenFd = listenUnix(this.config.socket, scratch);
-    C.munmap(scratch.addr, scratch.size);
-    this.#acceptor = new Worker(workerUrl('./acceptor.js'), { workerData: { listenFd: this.#listenFd } });
-    this.#acceptor.on('message', (m: { fd: number }) => this.#startGuest(m.fd));
-    this.#acceptor.on('error', (err) => this.log.error({ err }, 'acceptor thread failed: no new guests can connect'));
+    this.#main = this.addListener(this.config.socket, {}, '');
     this.log.info({ socket: this.config.socket, libcuda: this.config.libcuda, device: this.config.device }, 'vgpu-proxy ready');
   }
 
-  #startGuest(fd: number): void {
-    const guestId = this.#nextGuest++;
-    if (this.config.guestIsolation === 'thread') this.#startThread(fd, guestId);
-    else this.#startProcess(fd, guestId);
+  /**
+   * Listens on one more socket (a pod's, registered through the control API);
+   * guests that connect there are served with `overrides` (the pod's quota).
+   */
+  addListener(path: string, overrides: Partial<ProxyConfig>, pod: string): Listener {
+    const scratch = C.allocScratch(4096);
+    let fd: number;
+    try {
+      fd = listenUnix(path, scratch);
+    } finally {
+      C.munmap(scratch.addr, scratch.size);
+    }
+    const acceptor = new Worker(workerUrl('./acceptor.js'), { workerData: { listenFd: fd } });
+    const listener: Listener = { path, fd, acceptor, overrides, pod, guests: new Set() };
+    acceptor.on('message', (m: { fd: number }) => this.#startGuest(m.fd, listener));
+    acceptor.on('error', (err) => this.log.error({ err, socket: path }, 'acceptor thread failed: no new guests can connect there'));
+    this.#listeners.add(listener);
+    return listener;
   }
 
-  #startThread(fd: number, guestId: number): void {
-    const data: GuestWorkerData = { fd, guestId, config: this.config, stop: this.#stop };
+  /** Stops listening on a socket added by addListener and disconnects the guests that came through it. */
+  async closeListener(listener: Listener): Promise<void> {
+    if (!this.#listeners.delete(listener)) return;
+    C.shutdown(listener.fd, SHUT_RDWR);
+    C.close(listener.fd);
+    await listener.acceptor.terminate();
+    try {
+      fs.unlinkSync(listener.path);
+    } catch {
+      /* already gone */
+    }
+    for (const id of listener.guests) {
+      const g = this.#guests.get(id);
+      if (!g) continue;
+      if (g instanceof Worker) await g.terminate();
+      else g.kill('SIGTERM');
+    }
+  }
+
+  #startGuest(fd: number, listener: Listener): void {
+    const guestId = this.#nextGuest++;
+    listener.guests.add(guestId);
+    const config = { ...this.config, ...listener.overrides };
+    if (config.guestIsolation === 'thread') this.#startThread(fd, guestId, config);
+    else this.#startProcess(fd, guestId, config);
+    this.#guests.get(guestId)?.once('exit', () => listener.guests.delete(guestId));
+  }
+
+  #startThread(fd: number, guestId: number, config: ProxyConfig): void {
+    const data: GuestWorkerData = { fd, guestId, config, stop: this.#stop };
     const w = new Worker(workerUrl('./guest/guest-thread.js'), { workerData: data });
     this.#guests.set(guestId, w);
     w.on('message', (m: GuestEnded) => this.log.debug({ guest: m.guestId, reason: m.reason, served: m.served }, 'guest worker finished'));
@@ -56,8 +105,8 @@ export class ProxyServer {
     w.on('exit', () => this.#guests.delete(guestId));
   }
 
-  #startProcess(fd: number, guestId: number): void {
-    const settings = JSON.stringify({ guestId, config: this.config });
+  #startProcess(fd: number, guestId: number, config: ProxyConfig): void {
+    const settings = JSON.stringify({ guestId, config });
     let child: ChildProcess;
     try {
       // The guest's socket becomes the child's descriptor 3; the child's logs go where ours go.
@@ -81,12 +130,13 @@ export class ProxyServer {
   /** Stops accepting, asks every guest worker to finish, and waits for them. */
   async stop(): Promise<void> {
     Atomics.store(new Int32Array(this.#stop), 0, 1);
-    if (this.#listenFd >= 0) {
-      C.shutdown(this.#listenFd, SHUT_RDWR);
-      C.close(this.#listenFd);
-      this.#listenFd = -1;
+    for (const l of [...this.#listeners]) {
+      this.#listeners.delete(l);
+      C.shutdown(l.fd, SHUT_RDWR);
+      C.close(l.fd);
+      await l.acceptor.terminate();
+      if (l !== this.#main) fs.rmSync(l.path, { force: true });
     }
-    await this.#acceptor?.terminate();
     const pending = [...this.#guests.values()].map((g) => new Promise<void>((resolve) => g.once('exit', () => resolve())));
     // Guest processes end at SIGTERM (the driver frees what they held); guest threads see the stop flag.
     for (const g of this.#guests.values()) if (!(g instanceof Worker)) g.kill('SIGTERM');

@@ -9,7 +9,10 @@ export type FaultCode =
   | 'bad_index'
   | 'bad_record'
   | 'response_overflow'
-  | 'handover_failed';
+  | 'handover_failed'
+  | 'bad_offer'
+  | 'bad_grant'
+  | 'bad_event_channel';
 
 export class ChannelFault extends Error {
   constructor(readonly code: FaultCode, message: string) {

@@ -2,13 +2,21 @@
 // the guest's rings until it leaves, then release everything it held.  Runs
 // in a process of its own (guest-process.ts, the default) or in a worker
 // thread of vgpu-proxy (guest-thread.ts).
+//
+// Both transports end up here: a shm guest's hand-over (a memfd over a unix
+// socket) or a xen guest's (granted pages, passed on by vgpu-proxy's main
+// process from xenstore) yields a Region and a GuestLink; from then on the
+// Session, the ServeLoop and the ops are the same code for both.
 import pino from 'pino';
 import * as W from '../wire/layout.js';
 import * as C from '../native/libc.js';
 import { CudaDriver, CUDA_ERROR_INVALID_VALUE, CUDA_SUCCESS, loadCudaDriver } from '../native/cuda.js';
 import { ChannelFault } from '../channel/errors.js';
-import { acceptHandover, Handover, sendWelcome } from '../channel/handover.js';
-import { CtrlWord } from '../channel/region.js';
+import { acceptHandover, sendWelcome } from '../channel/handover.js';
+import { GuestLink, ShmLink } from '../channel/link.js';
+import { CtrlWord, Region } from '../channel/region.js';
+import type { PeerCred } from '../channel/unix-socket.js';
+import { acceptXenHandover } from '../channel/xen-handover.js';
 import type { ProxyConfig } from '../config.js';
 import { opTable } from '../ops/index.js';
 import { EndReason, ServeLoop } from './serve-loop.js';
@@ -57,13 +65,40 @@ function openDriver(config: ProxyConfig, out: C.NativeMemory): Driver {
   return { cuda, device: { cuDevice, totalMem: C.readU64(out.dv, 0) }, why: '' };
 }
 
+interface Accepted {
+  region: Region;
+  link: GuestLink;
+  cred: PeerCred;
+  client: string;
+  /** log fields that say where the guest is */
+  where: Record<string, unknown>;
+  memQuota: number;
+}
+
+/** The transport's hand-over: shm on the proxy's sockets, xen on the private socket of xen-rendezvous.ts. */
+function accept(fd: number, scratch: C.NativeMemory, config: ProxyConfig): Accepted {
+  if (config.xenHandover) {
+    const h = acceptXenHandover(fd, scratch);
+    return { region: h.region, link: h.link, cred: h.cred, client: h.client, where: { transport: 'xen', domid: h.domid }, memQuota: h.memQuota || config.memQuota };
+  }
+  const h = acceptHandover(fd, scratch);
+  return {
+    region: h.region,
+    link: new ShmLink(h.region, h.regionFd, h.wakeFd, fd),
+    cred: h.cred,
+    client: h.client,
+    where: { transport: 'shm', guest_pid: h.cred.pid, guest_uid: h.cred.uid },
+    memQuota: config.memQuota,
+  };
+}
+
 export function serveGuest(data: GuestWorkerData): GuestEnded {
   const { fd, guestId, config } = data;
   const baseLog = pino({ level: config.logLevel, base: { service: 'vgpu-proxy', guest: guestId } }, pino.destination({ dest: 1, sync: true }));
-  const scratch = C.allocScratch(4096);
-  let handover: Handover;
+  const scratch = C.allocScratch(32768);
+  let handover: Accepted;
   try {
-    handover = acceptHandover(fd, scratch);
+    handover = accept(fd, scratch, config);
   } catch (err) {
     const msg = (err as Error).message;
     const code = err instanceof ChannelFault ? err.code : 'handover_failed';
@@ -72,12 +107,12 @@ export function serveGuest(data: GuestWorkerData): GuestEnded {
     C.close(fd);
     return { guestId, reason: 'refused', served: 0 };
   }
-  const log = baseLog.child({ guest_pid: handover.cred.pid, guest_uid: handover.cred.uid, client: handover.client });
+  const log = baseLog.child({ ...handover.where, client: handover.client });
   const driver = openDriver(config, scratch);
   if (!driver.cuda) log.warn({ reason: driver.why }, 'no GPU for this guest: CUDA requests will fail with CUDA_ERROR_NO_DEVICE');
-  const { region } = handover;
+  const { region, link } = handover;
   const session = new Session(guestId, log, driver.cuda, driver.device, region, {
-    memQuota: config.memQuota,
+    memQuota: handover.memQuota,
     pinnedQuota: config.pinnedQuota,
     maxImage: config.maxImage,
     maxHandles: config.maxHandles,
@@ -93,16 +128,14 @@ export function serveGuest(data: GuestWorkerData): GuestEnded {
   sendWelcome(fd, scratch, 0, guestId, '');
   log.info({ arena: region.layout.arenaSize, req_ring: region.layout.reqRingSize, rsp_ring: region.layout.rspRingSize }, 'guest connected');
 
-  const loop = new ServeLoop(session, handover.wakeFd, opTable(), { spinMicros: config.spinMicros, stop: new Int32Array(data.stop) });
+  const loop = new ServeLoop(session, link, opTable(), { spinMicros: config.spinMicros, stop: new Int32Array(data.stop) });
   const reason = loop.run();
   if (loop.fault) log.warn({ code: loop.fault.code, reason: loop.fault.message }, 'guest broke the channel protocol: channel closed');
   const released = session.releaseAll();
   Atomics.store(region.ctrl, CtrlWord.proxyState, reason === 'fault' ? W.PEER_FAULTED : W.PEER_CLOSED);
   Atomics.add(region.ctrl, CtrlWord.wakeWord, 1);
-  C.futexWakeAll(region.wakeWordAddr);
-  C.munmap(region.mem.addr, region.mem.size);
-  C.close(handover.regionFd);
-  C.close(handover.wakeFd);
+  link.wakeGuest();
+  link.close();
   C.close(fd);
   C.munmap(scratch.addr, scratch.size);
   log.info({ reason, served: loop.served, ...released }, 'guest disconnected: everything it held is released');

@@ -1,11 +1,13 @@
 // The request loop of one guest: take a request, check it, run it, answer
 // it, wake the guest if it sleeps.  Idle, the loop spins briefly, then
-// announces it may sleep, re-checks the ring, and sleeps on its eventfd and
-// the guest's socket (so a guest that dies is noticed at once).
+// announces it may sleep, re-checks the ring, and sleeps on the transport's
+// wake descriptor and the hand-over socket (so a guest that dies is noticed
+// at once).
 import * as W from '../wire/layout.js';
 import * as C from '../native/libc.js';
 import { CUDA_ERROR_INVALID_VALUE, CUDA_ERROR_NO_DEVICE, CUDA_ERROR_UNKNOWN, CUDA_SUCCESS } from '../native/cuda.js';
 import { ChannelFault } from '../channel/errors.js';
+import type { GuestLink } from '../channel/link.js';
 import { CtrlWord } from '../channel/region.js';
 import { RequestReader, ResponseWriter } from '../channel/rings.js';
 import type { OpSpec } from '../ops/op.js';
@@ -40,7 +42,8 @@ export class ServeLoop {
 
   constructor(
     readonly s: Session,
-    readonly wakeFd: number,
+    /** the transport's wake-ups and liveness (shm or xen); everything else here is transport-blind */
+    readonly link: GuestLink,
     readonly table: (OpSpec | undefined)[],
     readonly opts: LoopOptions,
   ) {
@@ -133,7 +136,7 @@ export class ServeLoop {
     this.#freedSinceWake = 0;
     if (Atomics.load(this.#ctrl, CtrlWord.guestWaiting) !== 0) {
       Atomics.add(this.#ctrl, CtrlWord.wakeWord, 1);
-      C.futexWakeAll(this.s.region.wakeWordAddr);
+      this.link.wakeGuest();
     }
   }
 
@@ -156,6 +159,8 @@ export class ServeLoop {
     if (Atomics.load(this.opts.stop, 0) !== 0) return 'stopped';
     const gs = Atomics.load(ctrl, CtrlWord.guestState);
     if (gs === W.PEER_CLOSED) return 'guest_closed';
+    // ALIVE turned ABSENT: the guest's kernel cleared it as the guest process died (xen's unmap notification).
+    if (gs === W.PEER_ABSENT) return 'guest_gone';
     if (sockEvents !== 0 && !this.#reader.pending()) {
       const m = this.#poll;
       const n = C.recv(this.s.sock, m.addr + 256, 1, C.MSG_DONTWAIT | 0x2 /* MSG_PEEK */);
@@ -170,7 +175,7 @@ export class ServeLoop {
   #sleep(): number {
     const m = this.#poll;
     const watchSock = performance.now() >= this.#sockQuietUntil;
-    m.dv.setInt32(0, this.wakeFd, true);
+    m.dv.setInt32(0, this.link.wakeFd, true);
     m.dv.setInt16(4, C.POLLIN, true);
     m.dv.setInt16(6, 0, true);
     m.dv.setInt32(8, this.s.sock, true);
@@ -178,7 +183,7 @@ export class ServeLoop {
     m.dv.setInt16(14, 0, true);
     const r = C.poll(m.addr, watchSock ? 2 : 1, watchSock ? SLEEP_MS : 100);
     if (r <= 0) return 0;
-    if (m.dv.getInt16(6, true) & C.POLLIN) C.read(this.wakeFd, m.addr + 128, 8);
+    if (m.dv.getInt16(6, true) & C.POLLIN) this.link.drainWake(m);
     return watchSock ? m.dv.getInt16(14, true) : 0;
   }
 }

@@ -44,7 +44,15 @@ export const send = libc.func('intptr_t send(int fd, uintptr_t buf, size_t len, 
 export const recv = libc.func('intptr_t recv(int fd, uintptr_t buf, size_t len, int flags)');
 export const poll = libc.func('int poll(uintptr_t fds, unsigned long nfds, int timeout)');
 export const read = libc.func('intptr_t read(int fd, uintptr_t buf, size_t len)');
-export const mmap = libc.func('uintptr_t mmap(uintptr_t addr, size_t len, int prot, int flags, int fd, int64_t off)');
+const mmapRaw = libc.func('uintptr_t mmap(uintptr_t addr, size_t len, int prot, int flags, int fd, int64_t off)');
+/**
+ * mmap; returns -1 on failure.  koffi hands back MAP_FAILED ((void *)-1) as a BigInt (it does not
+ * fit a JS number), so a failure is any answer that is not a number.
+ */
+export function mmap(addr: number, len: number, prot: number, flags: number, fd: number, off: number): number {
+  const r = mmapRaw(addr, len, prot, flags, fd, off) as number | bigint;
+  return typeof r === 'number' ? r : -1;
+}
 export const munmap = libc.func('int munmap(uintptr_t addr, size_t len)');
 export const fcntl = libc.func('int fcntl(int fd, int cmd, int arg)');
 export const lseek = libc.func('int64_t lseek(int fd, int64_t off, int whence)');

@@ -37,11 +37,34 @@ static uint32_t round_pow2(uint32_t v)
 	return p;
 }
 
+/*
+ * The transport: VGPU_TRANSPORT=shm or xen; unset, xen when this is a Xen
+ * guest that can grant pages (/dev/xen/gntalloc) and no socket is named,
+ * else shm.
+ */
+static int want_xen(const char **why)
+{
+	const char *t = getenv("VGPU_TRANSPORT");
+	if (t && *t) {
+		*why = "VGPU_TRANSPORT";
+		return !strcmp(t, "xen") ? 1 : !strcmp(t, "shm") ? 0 : -1;
+	}
+	const char *sock = getenv("VGPU_PROXY_SOCKET");
+	*why = "auto";
+	return (!sock || !*sock) && access("/dev/xen/gntalloc", F_OK) == 0;
+}
+
 CUresult vgpu_channel_open(struct vgpu_channel **out, const char *client)
 {
 	const char *path = getenv("VGPU_PROXY_SOCKET");
 	if (!path || !*path)
 		path = DEFAULT_SOCKET;
+	const char *why;
+	int xen = want_xen(&why);
+	if (xen < 0) {
+		VGPU_ERROR("event=connect_failed reason=\"VGPU_TRANSPORT must be shm or xen\"");
+		return CUDA_ERROR_NO_DEVICE;
+	}
 	uint32_t arena_mib = env_u32("VGPU_ARENA_MIB", DEFAULT_ARENA_MIB);
 	if (arena_mib < 1)
 		arena_mib = 1;
@@ -61,9 +84,10 @@ CUresult vgpu_channel_open(struct vgpu_channel **out, const char *client)
 	if (!ch)
 		return CUDA_ERROR_OUT_OF_MEMORY;
 	char err[512];
-	int rc = vgpu_shm_connect(path, &sizes, client, &ch->tp, err, sizeof(err));
+	int rc = xen ? vgpu_xen_connect(&sizes, client, &ch->tp, err, sizeof(err))
+		     : vgpu_shm_connect(path, &sizes, client, &ch->tp, err, sizeof(err));
 	if (rc < 0) {
-		VGPU_ERROR("event=connect_failed socket=%s reason=\"%s\"", path, err);
+		VGPU_ERROR("event=connect_failed socket=%s reason=\"%s\" transport=%s (%s)", xen ? "-" : path, err, xen ? "xen" : "shm", why);
 		free(ch);
 		return CUDA_ERROR_NO_DEVICE;
 	}
@@ -79,7 +103,7 @@ CUresult vgpu_channel_open(struct vgpu_channel **out, const char *client)
 	ch->owner_pid = getpid();
 	pthread_mutex_init(&ch->send_lock, NULL);
 	pthread_mutex_init(&ch->call_lock, NULL);
-	VGPU_INFO("event=connected socket=%s guest=%u transport=%s arena_mib=%u", path, ch->tp->guest_id,
+	VGPU_INFO("event=connected socket=%s guest=%u transport=%s arena_mib=%u", xen ? "-" : path, ch->tp->guest_id,
 		  ch->tp->ops->name, sizes.arena >> 20);
 	*out = ch;
 	return CUDA_SUCCESS;

@@ -5,7 +5,8 @@
  *
  *   shm: a sealed memfd handed over a unix socket; the proxy sleeps on an
  *        eventfd, guest threads on a futex word in the control page.
- *   xen: pages granted to Dom0 (gntalloc), event channels (a later issue).
+ *   xen: pages granted to Dom0 (gntalloc), one interdomain event channel,
+ *        a xenstore rendezvous (vgpu_xen.h); kernel devices only.
  */
 #ifndef VGPU_TRANSPORT_H
 #define VGPU_TRANSPORT_H
@@ -48,6 +49,23 @@ struct vgpu_region_sizes {
  */
 int vgpu_shm_connect(const char *socket_path, const struct vgpu_region_sizes *sizes, const char *client,
 		     struct vgpu_transport **out, char *err, size_t errlen);
+
+/*
+ * Grants the region to Dom0, offers it through xenstore (vgpu_xen.h) and waits
+ * for vgpu-proxy's answer there (VGPU_CONNECT_TIMEOUT_MS, default 30000).
+ */
+int vgpu_xen_connect(const struct vgpu_region_sizes *sizes, const char *client, struct vgpu_transport **out, char *err, size_t errlen);
+
+/* What a xen guest is about to publish; test programs may change it (vgpu_xen_offer_hook) to lie. */
+struct vgpu_xen_offer {
+	uint32_t pages;         /* region-pages */
+	uint32_t ndir;          /* entries of dir_refs published (never more than allocated) */
+	uint32_t *dir_refs;     /* grant refs of the directory pages */
+	uint32_t *refs;         /* the directory's contents: the region's grant refs */
+	uint32_t port;          /* event-channel */
+	const char *client;
+};
+extern void (*vgpu_xen_offer_hook)(struct vgpu_xen_offer *offer);
 
 /* A sealed memfd of the given size, for regions and host-memory segments; -errno on failure. */
 int vgpu_sealed_memfd(const char *name, size_t size);

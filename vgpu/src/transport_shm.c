@@ -129,12 +129,21 @@ int vgpu_sealed_memfd(const char *name, size_t size)
 
 static int is_pow2(uint32_t v) { return v && !(v & (v - 1)); }
 
+/* How long the proxy may take to answer: VGPU_CONNECT_TIMEOUT_MS, else WELCOME_TIMEOUT_MS. */
+static int welcome_timeout_ms(void)
+{
+	const char *v = getenv("VGPU_CONNECT_TIMEOUT_MS");
+	char *end;
+	long n = v && *v ? strtol(v, &end, 10) : 0;
+	return n > 0 && n < 3600000 && !*end ? (int)n : WELCOME_TIMEOUT_MS;
+}
+
 static int recv_welcome(int sock, struct vgpu_welcome *w)
 {
 	struct pollfd p = { .fd = sock, .events = POLLIN };
 	int r;
 	do
-		r = poll(&p, 1, WELCOME_TIMEOUT_MS);
+		r = poll(&p, 1, welcome_timeout_ms());
 	while (r < 0 && errno == EINTR);
 	if (r == 0)
 		return -ETIMEDOUT;

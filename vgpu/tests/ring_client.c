@@ -17,6 +17,7 @@
  *                 waits for a line on stdin, then checks its memory is untouched
  *   gpu-intruder CTX STREAM DPTR   (GPU) names another guest's objects: each must be refused
  *   gpu-quota BYTES  (GPU) the device reports the quota as its memory, and allocations stop there
+ *   xen-lie CASE  (xen transport) offers the region with one lie (see xen_lies): the proxy must refuse it
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -565,6 +566,51 @@ static int mode_gpu_quota(long quota)
 	return 0;
 }
 
+/* --- a xen guest lying in its offer (grant refs, sizes, event channel) --- */
+
+static const char *xen_lie;
+
+static void lie(struct vgpu_xen_offer *o)
+{
+	if (!strcmp(xen_lie, "foreign-ref"))
+		o->refs[o->pages - 1] = 0x7ffffff0u;      /* beyond any grant table */
+	else if (!strcmp(xen_lie, "reserved-ref"))
+		o->refs[1] = 1;                           /* the toolstack's xenstore page */
+	else if (!strcmp(xen_lie, "duplicate-ref"))
+		o->refs[2] = o->refs[1];                  /* two region pages on one frame */
+	else if (!strcmp(xen_lie, "readonly-ref"))
+		o->refs[3] = o->dir_refs[0];              /* a page granted read-only */
+	else if (!strcmp(xen_lie, "short-region"))
+		o->pages -= 1;                            /* fewer pages than the layout needs */
+	else if (!strcmp(xen_lie, "huge-region"))
+		o->pages = 0x7fffffffu;
+	else if (!strcmp(xen_lie, "bad-dir-ref"))
+		o->dir_refs[0] = 0x7ffffff0u;
+	else if (!strcmp(xen_lie, "bad-port"))
+		o->port = 4000;                           /* not a port offered to Dom0 */
+}
+
+static int mode_xen_lie(const char *which)
+{
+	xen_lie = which;
+	vgpu_xen_offer_hook = lie;
+	struct vgpu_region_sizes sizes = { .req_ring = VGPU_RING_MIN, .rsp_ring = VGPU_RING_MIN, .arena = VGPU_ARENA_MIN };
+	struct vgpu_transport *tp = NULL;
+	char err[512];
+	int rc = vgpu_xen_connect(&sizes, "ring_client-lie", &tp, err, sizeof(err));
+	if (rc == 0) {
+		tp->ops->close(tp);
+		printf("FAIL xen-lie %s: the proxy accepted a lying offer\n", which);
+		return 1;
+	}
+	if (!strstr(err, "refused")) {
+		printf("FAIL xen-lie %s: not refused by the proxy: %s\n", which, err);
+		return 1;
+	}
+	printf("PASS xen-lie %s: %s\n", which, err);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 2) {
@@ -573,6 +619,8 @@ int main(int argc, char **argv)
 	}
 	const char *mode = argv[1];
 	long a1 = argc > 2 ? atol(argv[2]) : 0, a2 = argc > 3 ? atol(argv[3]) : 0;
+	if (!strcmp(mode, "xen-lie") && argc > 2)
+		return mode_xen_lie(argv[2]);
 	CUresult r = vgpu_channel_open(&ch, "ring_client");
 	if (r != CUDA_SUCCESS)
 		return fail(mode, "cannot open the channel: CUresult %ld (%ld)", r, 0);

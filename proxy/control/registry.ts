@@ -1,0 +1,76 @@
+// The pods registered with vgpu-proxy: each has a socket of its own
+// (POD_SOCKET_DIR/POD/proxy.sock) whose guests are served with the pod's
+// device-memory quota.  Registering is idempotent for the same quota;
+// unregistering closes the socket and disconnects the pod's guests.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { Logger } from 'pino';
+import type { Listener, ProxyServer } from '../server.js';
+
+export const POD_ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
+
+export class ControlError extends Error {
+  constructor(readonly code: 'invalid_argument' | 'already_exists' | 'internal', message: string) {
+    super(message);
+  }
+}
+
+export interface PodEntry {
+  podId: string;
+  memQuotaBytes: number;
+  socketDir: string;
+  socketPath: string;
+  listener: Listener;
+}
+
+export class PodRegistry {
+  readonly #pods = new Map<string, PodEntry>();
+
+  constructor(readonly server: ProxyServer, readonly socketDir: string, readonly log: Logger) {}
+
+  register(podId: string, memQuotaBytes: number): PodEntry {
+    if (!POD_ID.test(podId)) throw new ControlError('invalid_argument', `pod id "${podId}" is not [A-Za-z0-9][A-Za-z0-9_.-]{0,127}`);
+    if (!Number.isSafeInteger(memQuotaBytes) || memQuotaBytes < 0) throw new ControlError('invalid_argument', `pod ${podId}: quota ${memQuotaBytes} is not a byte count`);
+    const have = this.#pods.get(podId);
+    if (have) {
+      if (have.memQuotaBytes === memQuotaBytes) return have;
+      throw new ControlError('already_exists', `pod ${podId} is registered with quota ${have.memQuotaBytes}, not ${memQuotaBytes}`);
+    }
+    const socketDir = path.join(this.socketDir, podId);
+    const socketPath = path.join(socketDir, 'proxy.sock');
+    if (Buffer.byteLength(socketPath) > 107) throw new ControlError('invalid_argument', `pod ${podId}: socket path ${socketPath} is longer than 107 bytes`);
+    fs.mkdirSync(socketDir, { recursive: true, mode: 0o755 });
+    const overrides = memQuotaBytes > 0 ? { memQuota: memQuotaBytes } : {};
+    let listener: Listener;
+    try {
+      listener = this.server.addListener(socketPath, overrides, podId);
+      // Containers may run as any user: the socket is reachable only through the pod's bind mount.
+      fs.chmodSync(socketPath, 0o666);
+    } catch (err) {
+      fs.rmSync(socketDir, { recursive: true, force: true });
+      throw new ControlError('internal', `pod ${podId}: cannot listen on ${socketPath}: ${(err as Error).message}`);
+    }
+    const entry = { podId, memQuotaBytes, socketDir, socketPath, listener };
+    this.#pods.set(podId, entry);
+    this.log.info({ pod: podId, mem_quota: memQuotaBytes, socket: socketPath }, 'pod registered');
+    return entry;
+  }
+
+  async unregister(podId: string): Promise<boolean> {
+    const e = this.#pods.get(podId);
+    if (!e) return false;
+    this.#pods.delete(podId);
+    await this.server.closeListener(e.listener);
+    fs.rmSync(e.socketDir, { recursive: true, force: true });
+    this.log.info({ pod: podId }, 'pod unregistered: its socket is closed and its guests disconnected');
+    return true;
+  }
+
+  list(): { podId: string; memQuotaBytes: number; socketPath: string; guests: number }[] {
+    return [...this.#pods.values()].map((e) => ({ podId: e.podId, memQuotaBytes: e.memQuotaBytes, socketPath: e.socketPath, guests: e.listener.guests.size }));
+  }
+
+  async closeAll(): Promise<void> {
+    for (const id of [...this.#pods.keys()]) await this.unregister(id);
+  }
+}

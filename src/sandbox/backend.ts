@@ -1,0 +1,111 @@
+// The one interface every sandbox backend implements (Kata's `Hypervisor`
+// trait plays this part there).  A pod is a Sandbox; the shim asks it to run
+// containers and processes; the backend decides what a pod is: a set of
+// runc containers on the host (`process`), or a Xen DomU (`xen`).
+//
+// The shim above keeps each process's state machine and containerd's
+// events; a backend only does the work and reports exits.
+
+/** Where a process's standard streams go: paths to FIFOs or files containerd opened, or ''. */
+export interface Stdio {
+  stdin: string;
+  stdout: string;
+  stderr: string;
+  terminal: boolean;
+}
+
+export interface Mount {
+  type: string;
+  source: string;
+  target: string;
+  options: string[];
+}
+
+/** What the pod asked for, from the sandbox container's OCI annotations. */
+export interface PodRequest {
+  /** the sandbox (pause) container's id: the pod's id */
+  id: string;
+  namespace: string;
+  annotations: Record<string, string>;
+}
+
+export interface ContainerRequest {
+  id: string;
+  bundle: string;
+  rootfs: Mount[];
+  stdio: Stdio;
+  /** true for the pod's sandbox (pause) container */
+  isSandbox: boolean;
+}
+
+export interface ExecRequest {
+  containerId: string;
+  execId: string;
+  /** the OCI runtime-spec Process, as JSON */
+  process: object;
+  stdio: Stdio;
+}
+
+export interface ProcessInfo {
+  pid: number;
+  info?: string;
+}
+
+/** cgroup v1 metrics in containerd's io.containerd.cgroups.v1.Metrics shape (plain object). */
+export type Metrics = Record<string, unknown>;
+
+export interface ExitReport {
+  containerId: string;
+  /** '' for a container's init process */
+  execId: string;
+  pid: number;
+  status: number;
+  at: Date;
+}
+
+export interface SandboxEvents {
+  exit(e: ExitReport): void;
+  oom(containerId: string): void;
+}
+
+/** A running pod. */
+export interface Sandbox {
+  readonly id: string;
+  /** Creates a container (not yet started); returns its init pid. */
+  createContainer(req: ContainerRequest): Promise<number>;
+  startContainer(id: string): Promise<void>;
+  /** Adds a process to a running container (not yet started). */
+  createExec(req: ExecRequest): Promise<void>;
+  /** Starts an exec; returns its pid. */
+  startExec(containerId: string, execId: string): Promise<number>;
+  /** Signals a container's init (execId '') or one exec; all: every process of the container. */
+  kill(containerId: string, execId: string, signal: number, all: boolean): Promise<void>;
+  resizePty(containerId: string, execId: string, cols: number, rows: number): Promise<void>;
+  closeStdin(containerId: string, execId: string): Promise<void>;
+  pids(containerId: string): Promise<ProcessInfo[]>;
+  stats(containerId: string): Promise<Metrics>;
+  /** resources: the OCI LinuxResources, as JSON */
+  update(containerId: string, resources: object): Promise<void>;
+  pause(containerId: string): Promise<void>;
+  resume(containerId: string): Promise<void>;
+  /** Removes a stopped container's remains (runtime state, rootfs mount). */
+  deleteContainer(id: string): Promise<void>;
+  /** Forgets an exec that has ended. */
+  deleteExec(containerId: string, execId: string): Promise<void>;
+  /** Ends the pod: whatever it still holds on the host is released. */
+  destroy(): Promise<void>;
+}
+
+/** One kind of sandbox (a folder per backend under src/sandbox/). */
+export interface SandboxBackend {
+  readonly name: string;
+  /** Throws a clear error when this host cannot run this backend. */
+  probe(): Promise<void>;
+  createSandbox(pod: PodRequest, events: SandboxEvents): Promise<Sandbox>;
+  /**
+   * Cleans up after a shim that died (the shim's `delete` action): ends the
+   * container's processes and releases what it held, from what the bundle
+   * and the backend's own state say.  Returns the pid it had, or 0.
+   */
+  cleanupDead(namespace: string, id: string, bundle: string): Promise<number>;
+}

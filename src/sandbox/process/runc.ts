@@ -1,0 +1,60 @@
+// runc, as the distribution packages it, driven through its command line.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { Reaper } from './reaper.js';
+
+export interface RuncIo {
+  /** descriptors for the runc command's stdin, stdout, stderr (the container's, when not a terminal) */
+  stdio?: [number | 'ignore', number | 'ignore', number | 'ignore'];
+  input?: string;
+}
+
+export class Runc {
+  constructor(readonly binary: string, readonly root: string, readonly reaper: Reaper) {}
+
+  /** Runs `runc --root ROOT args...`; resolves with stdout, rejects with runc's own words. */
+  run(args: string[], io: RuncIo = {}): Promise<string> {
+    fs.mkdirSync(this.root, { recursive: true, mode: 0o711 });
+    const logFile = path.join(this.root, `.runc-${process.pid}-${Math.random().toString(36).slice(2)}.log`);
+    const full = ['--root', this.root, '--log', logFile, '--log-format', 'json', ...args];
+    return new Promise((resolve, reject) => {
+      const passStdio = io.stdio !== undefined;
+      const child = this.reaper.spawn(this.binary, full, {
+        stdio: passStdio ? io.stdio! : [io.input !== undefined ? 'pipe' : 'ignore', 'pipe', 'pipe'],
+      });
+      let out = '';
+      let err = '';
+      child.stdout?.on('data', (d) => (out += d));
+      child.stderr?.on('data', (d) => (err += d));
+      if (io.input !== undefined) child.stdin?.end(io.input);
+      child.on('error', (e) => reject(new Error(`runc ${args[0]}: cannot run ${this.binary}: ${e.message}`)));
+      child.on('close', (code, signal) => {
+        const logged = readRuncErrors(logFile);
+        fs.rmSync(logFile, { force: true });
+        if (code === 0) resolve(out);
+        else reject(new Error(`runc ${args[0]}: ${signal ? `killed by ${signal}` : `exit ${code}`}: ${(logged || err).trim() || 'no message'}`));
+      });
+    });
+  }
+}
+
+/** The error lines of runc's JSON log, joined. */
+function readRuncErrors(file: string): string {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch {
+    return '';
+  }
+  const msgs: string[] = [];
+  for (const line of text.split('\n')) {
+    if (!line.trim()) continue;
+    try {
+      const o = JSON.parse(line) as { level?: string; msg?: string };
+      if ((o.level === 'error' || o.level === 'fatal') && o.msg) msgs.push(o.msg);
+    } catch {
+      msgs.push(line);
+    }
+  }
+  return msgs.join('; ');
+}

@@ -1,0 +1,15 @@
+// The backend named by the configuration: never chosen silently.
+import type { Logger } from 'pino';
+import type { ShimConfig } from '../shim/config.js';
+import type { SandboxBackend } from './backend.js';
+import { ProcessBackend } from './process/backend.js';
+import { XenBackend } from './xen/backend.js';
+
+export function backendFor(config: ShimConfig, log: Logger): SandboxBackend {
+  switch (config.backend) {
+    case 'process':
+      return new ProcessBackend({ runc: config.runc, stateDir: config.stateDir }, log);
+    case 'xen':
+      return new XenBackend({ stateDir: config.stateDir, vgpuLibDir: config.vgpu.guestLibDir }, log);
+  }
+}

@@ -1,0 +1,182 @@
+// The shim's side of the agent protocol (agent/proto.h has the frame
+// picture): requests with ids and their replies, and the agent's events
+// (output, exits) as callbacks.
+import { Vchan } from './vchan.js';
+
+export const Msg = {
+  CREATE: 1,
+  START: 2,
+  EXEC: 3,
+  SIGNAL: 4,
+  STDIN: 5,
+  RESIZE: 6,
+  DELETE: 7,
+  PIDS: 8,
+  FILE: 9,
+  PING: 10,
+  DELETE_EXEC: 11,
+  REPLY: 100,
+  OUTPUT: 101,
+  EXIT: 102,
+  READY: 103,
+} as const;
+
+export const FRAME_MAX = 1 << 20;
+const HDR = 12;
+
+/** Keys may repeat: a list of pairs. */
+export type Pairs = [string, string][];
+
+export interface Frame {
+  type: number;
+  id: number;
+  kv: Pairs;
+  data: Buffer;
+}
+
+export function encodeFrame(type: number, id: number, kv: Pairs, data: Buffer = Buffer.alloc(0)): Buffer {
+  const parts: Buffer[] = [];
+  for (const [k, v] of kv) {
+    if (k.includes('=') || k.includes('\0') || v.includes('\0')) throw new Error(`agent message: key ${JSON.stringify(k)} or its value holds = or NUL`);
+    parts.push(Buffer.from(`${k}=${v}\0`, 'utf8'));
+  }
+  parts.push(Buffer.from([0]), data);
+  const body = Buffer.concat(parts);
+  if (body.length + 8 > FRAME_MAX) throw new Error(`agent message of ${body.length} bytes is larger than ${FRAME_MAX}`);
+  const h = Buffer.alloc(HDR);
+  h.writeUInt32LE(body.length + 8, 0);
+  h.writeUInt16LE(type, 4);
+  h.writeUInt16LE(0, 6);
+  h.writeUInt32LE(id, 8);
+  return Buffer.concat([h, body]);
+}
+
+/** Splits a byte stream into frames; throws on a malformed one. */
+export class FrameReader {
+  #buf: Buffer = Buffer.alloc(0);
+
+  push(d: Buffer): Frame[] {
+    this.#buf = this.#buf.length ? Buffer.concat([this.#buf, d]) : d;
+    const out: Frame[] = [];
+    while (this.#buf.length >= HDR) {
+      const len = this.#buf.readUInt32LE(0);
+      if (len < 8 || len > FRAME_MAX) throw new Error(`agent sent a frame of length ${len}`);
+      if (this.#buf.length < 4 + len) break;
+      const type = this.#buf.readUInt16LE(4);
+      const id = this.#buf.readUInt32LE(8);
+      const body = this.#buf.subarray(HDR, 4 + len);
+      this.#buf = this.#buf.subarray(4 + len);
+      const kv: Pairs = [];
+      let at = 0;
+      for (;;) {
+        const nul = body.indexOf(0, at);
+        if (nul < 0) throw new Error('agent sent a frame without its key list end');
+        if (nul === at) {
+          at++;
+          break;
+        }
+        const s = body.subarray(at, nul).toString('utf8');
+        const eq = s.indexOf('=');
+        if (eq < 0) throw new Error('agent sent a key without a value');
+        kv.push([s.slice(0, eq), s.slice(eq + 1)]);
+        at = nul + 1;
+      }
+      out.push({ type, id, kv, data: Buffer.from(body.subarray(at)) });
+    }
+    return out;
+  }
+}
+
+export const get = (f: Frame, k: string): string | undefined => f.kv.find(([key]) => key === k)?.[1];
+
+export class AgentError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'AgentError';
+  }
+}
+
+export interface AgentEvents {
+  output(cid: string, eid: string, fd: 1 | 2, data: Buffer): void;
+  exit(cid: string, eid: string, pid: number, status: number): void;
+  closed(why: string): void;
+}
+
+export class AgentClient {
+  readonly #reader = new FrameReader();
+  readonly #pending = new Map<number, { resolve: (f: Frame) => void; reject: (e: Error) => void; what: string }>();
+  #nextId = 1;
+  #closed: string | null = null;
+  #ready: (() => void) | null = null;
+  readonly ready: Promise<void>;
+
+  constructor(readonly vchan: Vchan, readonly events: AgentEvents) {
+    this.ready = new Promise((resolve) => (this.#ready = resolve));
+    vchan.onData = (d) => {
+      let frames: Frame[];
+      try {
+        frames = this.#reader.push(d);
+      } catch (err) {
+        this.#fail(`the agent broke the protocol: ${(err as Error).message}`);
+        vchan.close();
+        return;
+      }
+      for (const f of frames) this.#dispatch(f);
+    };
+    vchan.onClose = (why) => this.#fail(why);
+    vchan.start();
+  }
+
+  #dispatch(f: Frame): void {
+    switch (f.type) {
+      case Msg.REPLY: {
+        const p = this.#pending.get(f.id);
+        if (!p) return;
+        this.#pending.delete(f.id);
+        const err = get(f, 'err');
+        if (err !== undefined) p.reject(new AgentError(`${p.what}: ${err}`));
+        else p.resolve(f);
+        return;
+      }
+      case Msg.OUTPUT:
+        this.events.output(get(f, 'cid') ?? '', get(f, 'eid') ?? '', get(f, 'fd') === '2' ? 2 : 1, f.data);
+        return;
+      case Msg.EXIT:
+        this.events.exit(get(f, 'cid') ?? '', get(f, 'eid') ?? '', Number(get(f, 'pid') ?? 0), Number(get(f, 'status') ?? 255));
+        return;
+      case Msg.READY:
+        this.#ready?.();
+        return;
+    }
+  }
+
+  #fail(why: string): void {
+    if (this.#closed) return;
+    this.#closed = why;
+    for (const p of this.#pending.values()) p.reject(new AgentError(`${p.what}: ${why}`));
+    this.#pending.clear();
+    this.events.closed(why);
+  }
+
+  get closed(): string | null {
+    return this.#closed;
+  }
+
+  request(type: number, kv: Pairs, what: string, data?: Buffer): Promise<Frame> {
+    if (this.#closed) return Promise.reject(new AgentError(`${what}: ${this.#closed}`));
+    const id = this.#nextId++ >>> 0;
+    return new Promise((resolve, reject) => {
+      this.#pending.set(id, { resolve, reject, what });
+      this.vchan.send(encodeFrame(type, id, kv, data));
+    });
+  }
+
+  /** Fire and forget (stdin). */
+  send(type: number, kv: Pairs, data?: Buffer): void {
+    if (!this.#closed) this.vchan.send(encodeFrame(type, 0, kv, data));
+  }
+
+  close(): void {
+    this.vchan.close();
+  }
+}

@@ -1,0 +1,107 @@
+// A pod's vGPU.  A pod asks for one with annotations (which containerd's
+// CRI passes to the runtime when its runtime config lists them in
+// pod_annotations):
+//
+//   xen-cri.io/vgpu:         "true"  — the pod's containers get a vGPU
+//   xen-cri.io/vgpu-memory:  "4G"    — device memory each CUDA process of the pod may use
+//
+// The shim registers the pod with vgpu-proxy (which then listens on a socket
+// of the pod's own) and gives each container, in its OCI spec:
+//   - GUEST_LIB_DIR (libcuda.so.1 -> libvgpu.so) bind-mounted read-only, first on LD_LIBRARY_PATH;
+//   - the pod's socket folder bind-mounted at /run/vgpu, and VGPU_PROXY_SOCKET.
+// Removing the pod unregisters it.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { Logger } from 'pino';
+import type { ShimConfig } from '../shim/config.js';
+import { invalidArgument, failedPrecondition } from '../ttrpc/status.js';
+import { ControlClient, PodRegistration } from './control-client.js';
+
+export const ANN_VGPU = 'xen-cri.io/vgpu';
+export const ANN_VGPU_MEMORY = 'xen-cri.io/vgpu-memory';
+export const GUEST_LIB_DIR = '/usr/local/xen-cri/vgpu/lib';
+export const GUEST_SOCKET_DIR = '/run/vgpu';
+export const GUEST_SOCKET = `${GUEST_SOCKET_DIR}/proxy.sock`;
+
+export function parseSize(text: string): number {
+  const m = /^(\d+(?:\.\d+)?)\s*([KMGT]?)i?B?$/i.exec(text.trim());
+  if (!m) throw invalidArgument(`${ANN_VGPU_MEMORY}: cannot read "${text}" as a size (examples: 512M, 4G)`);
+  const scale = { '': 1, K: 2 ** 10, M: 2 ** 20, G: 2 ** 30, T: 2 ** 40 }[m[2]!.toUpperCase() as '' | 'K' | 'M' | 'G' | 'T'];
+  return Math.floor(Number(m[1]) * scale);
+}
+
+/** The pod's vGPU request from its annotations: null when it asks for none. */
+export function gpuRequest(annotations: Record<string, string>): { memQuota: number } | null {
+  const want = annotations[ANN_VGPU];
+  const mem = annotations[ANN_VGPU_MEMORY];
+  if (want === undefined || want === '' || want === 'false' || want === '0') {
+    if (mem !== undefined) throw invalidArgument(`${ANN_VGPU_MEMORY} is set but ${ANN_VGPU} is not "true"`);
+    return null;
+  }
+  if (want !== 'true' && want !== '1') throw invalidArgument(`${ANN_VGPU}: "${want}" is neither "true" nor "false"`);
+  return { memQuota: mem === undefined ? 0 : parseSize(mem) };
+}
+
+export class PodGpu {
+  #reg: PodRegistration | null = null;
+
+  constructor(readonly podId: string, readonly memQuota: number, readonly config: ShimConfig, readonly log: Logger) {}
+
+  static fromAnnotations(podId: string, annotations: Record<string, string>, config: ShimConfig, log: Logger): PodGpu | null {
+    const req = gpuRequest(annotations);
+    return req ? new PodGpu(podId, req.memQuota, config, log) : null;
+  }
+
+  async register(): Promise<void> {
+    const lib = path.join(this.config.vgpu.guestLibDir, 'libcuda.so.1');
+    if (!fs.existsSync(lib)) throw failedPrecondition(`pod ${this.podId} asks for a vGPU but ${lib} is missing (run deploy/install.sh)`);
+    const client = new ControlClient(this.config.vgpu.controlSocket);
+    try {
+      this.#reg = await client.registerPod(this.podId, this.memQuota);
+    } catch (err) {
+      throw failedPrecondition(`pod ${this.podId} asks for a vGPU: ${(err as Error).message} (is vgpu-proxy running with --control-socket?)`);
+    } finally {
+      client.close();
+    }
+    this.log.info({ pod: this.podId, mem_quota: this.memQuota, socket: this.#reg.socketPath }, 'vGPU registered with vgpu-proxy');
+  }
+
+  async unregister(): Promise<void> {
+    await unregisterPod(this.config.vgpu.controlSocket, this.podId);
+    this.log.info({ pod: this.podId }, 'vGPU registration released');
+    this.#reg = null;
+  }
+
+  /** Adds the vGPU library, the pod's proxy socket and their environment to BUNDLE/config.json. */
+  injectIntoBundle(bundle: string): void {
+    if (!this.#reg) throw failedPrecondition(`pod ${this.podId}: vGPU not registered`);
+    const file = path.join(bundle, 'config.json');
+    const spec = JSON.parse(fs.readFileSync(file, 'utf8'));
+    spec.mounts = [
+      ...(spec.mounts ?? []),
+      { destination: GUEST_LIB_DIR, type: 'bind', source: this.config.vgpu.guestLibDir, options: ['rbind', 'ro', 'nosuid', 'nodev'] },
+      { destination: GUEST_SOCKET_DIR, type: 'bind', source: this.#reg.socketDir, options: ['rbind', 'rw', 'nosuid', 'nodev', 'noexec'] },
+    ];
+    spec.process = PodGpu.injectIntoProcess(spec.process ?? {});
+    fs.writeFileSync(file, JSON.stringify(spec));
+  }
+
+  /** The vGPU environment for one OCI process (a container's, or an exec's: CRI builds those from its own copy of the spec). */
+  static injectIntoProcess(proc: { env?: string[] }): { env: string[] } {
+    const env: string[] = (proc.env ?? []).filter((e: string) => !e.startsWith('VGPU_PROXY_SOCKET='));
+    const ld = env.findIndex((e) => e.startsWith('LD_LIBRARY_PATH='));
+    if (ld >= 0) env[ld] = `LD_LIBRARY_PATH=${GUEST_LIB_DIR}:${env[ld]!.slice('LD_LIBRARY_PATH='.length)}`;
+    else env.push(`LD_LIBRARY_PATH=${GUEST_LIB_DIR}`);
+    env.push(`VGPU_PROXY_SOCKET=${GUEST_SOCKET}`);
+    return { ...proc, env };
+  }
+}
+
+export async function unregisterPod(controlSocket: string, podId: string): Promise<boolean> {
+  const client = new ControlClient(controlSocket);
+  try {
+    return await client.unregisterPod(podId);
+  } finally {
+    client.close();
+  }
+}

@@ -1,0 +1,55 @@
+// What reaches a pod VM from a bundle (src/sandbox/xen/spec.ts) and how big
+// the pod VM is (backend.ts podSize).
+import { mkdtempSync, writeFileSync, mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import t from 'tap';
+import { podSize } from '../../src/sandbox/xen/backend.js';
+import { processPairs, translateMounts, vgpuEnv, GUEST_VGPU_LIB } from '../../src/sandbox/xen/spec.js';
+import type { XenConfig } from '../../src/sandbox/xen/config.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'xen-spec-'));
+writeFileSync(join(dir, 'hosts'), '127.0.0.1 localhost\n');
+mkdirSync(join(dir, 'shm'));
+mkdirSync(join(dir, 'data'));
+
+t.test('mounts', async (t) => {
+  const r = translateMounts([
+    { destination: '/proc', type: 'proc', source: 'proc', options: ['nosuid', 'noexec', 'nodev'] },
+    { destination: '/etc/hosts', type: 'bind', source: join(dir, 'hosts'), options: ['rbind', 'rprivate', 'rw'] },
+    { destination: '/dev/shm', type: 'bind', source: join(dir, 'shm'), options: ['rbind', 'rw'] },
+  ], '/host/vgpu', false);
+  t.same(r.kv, [
+    ['mount', 'proc|proc|/proc|nosuid,noexec,nodev'],
+    ['mount', 'bind|file:m1|/etc/hosts|rw'],
+    ['mount', 'tmpfs|shm|/dev/shm|nosuid,nodev,noexec,mode=1777,size=65536k'],
+  ]);
+  t.equal(r.files.length, 1);
+  t.equal(r.files[0]!.data.toString(), '127.0.0.1 localhost\n', 'files travel as copies');
+  t.throws(() => translateMounts([{ destination: '/data', type: 'bind', source: join(dir, 'data'), options: ['rbind'] }], '/host/vgpu', false),
+    /host directories .* cannot be shared with a pod VM/, 'a host directory is an error, not skipped');
+  t.throws(() => translateMounts([{ destination: '/x', type: 'nfs', source: 'srv:/x' }], '', false), /not supported/);
+});
+
+t.test('a vGPU pod: the pod VM\'s libvgpu and Xen devices, the xen transport', async (t) => {
+  const r = translateMounts([
+    { destination: '/usr/local/xen-cri/vgpu/lib', type: 'bind', source: '/host/vgpu', options: ['rbind', 'ro'] },
+    { destination: '/run/vgpu', type: 'bind', source: '/run/vgpu/pods/p', options: ['rbind'] },
+  ], '/host/vgpu', true);
+  t.same(r.kv, [['mount', `bind|guest:${GUEST_VGPU_LIB}|/usr/local/xen-cri/vgpu/lib|ro`], ['mount', 'bind|guest:/dev/xen|/dev/xen|']]);
+  t.same(vgpuEnv(['A=1', 'VGPU_PROXY_SOCKET=/run/vgpu/proxy.sock']), ['A=1', 'VGPU_TRANSPORT=xen']);
+});
+
+t.test('process', async (t) => {
+  const kv = processPairs({ args: ['sh', '-c', 'echo hi'], env: ['PATH=/bin'], cwd: '/tmp', user: { uid: 5, gid: 6, additionalGids: [7, 8] }, terminal: false }, true);
+  t.same(kv, [['arg', 'sh'], ['arg', '-c'], ['arg', 'echo hi'], ['env', 'PATH=/bin'], ['cwd', '/tmp'], ['uid', '5'], ['gid', '6'], ['gids', '7,8'], ['terminal', '0'], ['stdin', '1']]);
+  t.throws(() => processPairs({ args: [] }, false), /no arguments/);
+});
+
+t.test('pod VM size', async (t) => {
+  const c = { baseMemoryMiB: 160, defaultMemoryMiB: 256, defaultVcpus: 1 } as XenConfig;
+  t.same(podSize({}, c), { memoryMiB: 416, vcpus: 1 });
+  t.same(podSize({ 'xen-cri.io/memory': '1G', 'xen-cri.io/vcpus': '2' }, c), { memoryMiB: 1184, vcpus: 2 });
+  t.same(podSize({ 'io.kubernetes.cri.sandbox-memory': String(512 * 2 ** 20), 'io.kubernetes.cri.sandbox-cpu-quota': '150000', 'io.kubernetes.cri.sandbox-cpu-period': '100000' }, c), { memoryMiB: 672, vcpus: 2 });
+  t.throws(() => podSize({ 'xen-cri.io/memory': 'lots' }, c), /not a size/);
+});
