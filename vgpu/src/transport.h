@@ -13,6 +13,9 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
+
+#include "vgpu_wire.h"
 
 struct vgpu_transport;
 
@@ -66,6 +69,21 @@ struct vgpu_xen_offer {
 	const char *client;
 };
 extern void (*vgpu_xen_offer_hook)(struct vgpu_xen_offer *offer);
+
+/* Writes the guest's setup words into a fresh control page and marks the guest alive (every transport). */
+static inline void vgpu_ctrl_init(struct vgpu_ctrl *ctrl, const struct vgpu_region_sizes *sizes, size_t region_size)
+{
+	memset(ctrl, 0, VGPU_CTRL_SIZE);
+	ctrl->magic = VGPU_MAGIC;
+	ctrl->version_major = VGPU_VERSION_MAJOR;
+	ctrl->version_minor = VGPU_VERSION_MINOR;
+	ctrl->ctrl_size = VGPU_CTRL_SIZE;
+	ctrl->req_ring_size = sizes->req_ring;
+	ctrl->rsp_ring_size = sizes->rsp_ring;
+	ctrl->arena_size = sizes->arena;
+	ctrl->region_size = region_size;
+	__atomic_store_n(&ctrl->guest_state, VGPU_PEER_ALIVE, __ATOMIC_RELEASE);
+}
 
 /* A sealed memfd of the given size, for regions and host-memory segments; -errno on failure. */
 int vgpu_sealed_memfd(const char *name, size_t size);

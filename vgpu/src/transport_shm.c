@@ -207,16 +207,7 @@ int vgpu_shm_connect(const char *socket_path, const struct vgpu_region_sizes *si
 	}
 
 	struct vgpu_ctrl *ctrl = region;
-	memset(ctrl, 0, VGPU_CTRL_SIZE);
-	ctrl->magic = VGPU_MAGIC;
-	ctrl->version_major = VGPU_VERSION_MAJOR;
-	ctrl->version_minor = VGPU_VERSION_MINOR;
-	ctrl->ctrl_size = VGPU_CTRL_SIZE;
-	ctrl->req_ring_size = sizes->req_ring;
-	ctrl->rsp_ring_size = sizes->rsp_ring;
-	ctrl->arena_size = sizes->arena;
-	ctrl->region_size = region_size;
-	store_release(&ctrl->guest_state, VGPU_PEER_ALIVE);
+	vgpu_ctrl_init(ctrl, sizes, region_size);
 
 	struct vgpu_hello hello = { .magic = VGPU_HELLO_MAGIC, .version_major = VGPU_VERSION_MAJOR,
 				    .version_minor = VGPU_VERSION_MINOR, .region_size = region_size };

@@ -245,16 +245,7 @@ int vgpu_xen_connect(const struct vgpu_region_sizes *sizes, const char *client, 
 		goto fail;
 	}
 	struct vgpu_ctrl *ctrl = region;
-	memset(ctrl, 0, VGPU_CTRL_SIZE);
-	ctrl->magic = VGPU_MAGIC;
-	ctrl->version_major = VGPU_VERSION_MAJOR;
-	ctrl->version_minor = VGPU_VERSION_MINOR;
-	ctrl->ctrl_size = VGPU_CTRL_SIZE;
-	ctrl->req_ring_size = sizes->req_ring;
-	ctrl->rsp_ring_size = sizes->rsp_ring;
-	ctrl->arena_size = sizes->arena;
-	ctrl->region_size = region_size;
-	store_release(&ctrl->guest_state, VGPU_PEER_ALIVE);
+	vgpu_ctrl_init(ctrl, sizes, region_size);
 
 	/* The directory: the region's refs, in order, on pages granted read-only. */
 	if ((rc = xg_alloc(x->gnt_fd, 0, 0, ndir, dir_refs, &dir_index)) < 0) {
