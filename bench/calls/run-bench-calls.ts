@@ -18,10 +18,10 @@ import { formatValue, metricKind, summarize, type Summary } from './stats.js';
 import { buildKernel, buildProgram, describeToolchain, findToolchain, SUPPORT_INCLUDE_DIR } from '../../test/support/cuda-build.js';
 import { describeHost, hostInfo } from '../../test/support/host-info.js';
 import { checkLoadedLibcuda } from '../../test/support/loaded-libcuda.js';
-import { DEFAULT_GUEST_LIB_DIR, requireGuestLib, startProxy, type ProxyHandle } from '../../test/support/proxy-process.js';
+import { DEFAULT_GUEST_LIB_DIR, realDriverEnv, requireGuestLib, startProxy, type ProxyHandle } from '../../test/support/proxy-process.js';
 import { markdownTable, stamp, writeResult } from '../../test/support/report.js';
 import { repoPath } from '../../test/support/repo-root.js';
-import { describeExit, runCommand } from '../../test/support/run-command.js';
+import { describeExit, runCommand, runMain } from '../../test/support/run-command.js';
 
 const TIMEOUT_MS = 240_000;
 const BUILD_DIR = repoPath('build', 'bench-calls');
@@ -42,13 +42,6 @@ function parseOutput(stdout: string): BenchOutput {
   return { device: String(parsed.device ?? 'unknown'), settings: parsed.settings ?? {}, metrics: parsed.metrics };
 }
 
-function nativeEnv(realLibcuda: string): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...process.env };
-  delete env.VGPU_PROXY_SOCKET;
-  const rest = env.LD_LIBRARY_PATH;
-  env.LD_LIBRARY_PATH = rest ? `${dirname(realLibcuda)}:${rest}` : dirname(realLibcuda);
-  return env;
-}
 
 async function runBench(mode: Mode, run: number, env: NodeJS.ProcessEnv, expectedLib: string, proxy: ProxyHandle): Promise<BenchOutput> {
   const r = await runCommand(join(BUILD_DIR, 'calls_bench'), [BUILD_DIR], { env, timeoutMs: TIMEOUT_MS });
@@ -91,7 +84,7 @@ async function main(): Promise<number> {
   let failure: Error | null = null;
   try {
     for (let i = 1; i <= runs; i++) {
-      outputs.native.push(await runBench('native', i, nativeEnv(realLibcuda), realLibcuda, proxy));
+      outputs.native.push(await runBench('native', i, realDriverEnv(realLibcuda), realLibcuda, proxy));
       if (!proxy.alive()) throw new Error(`vgpu-proxy ended (${proxy.exitStatus()}); log:\n${proxy.logTail(40)}`);
       outputs.libvgpu.push(await runBench('libvgpu', i, proxy.env, join(DEFAULT_GUEST_LIB_DIR, 'libcuda.so.1'), proxy));
     }
@@ -137,15 +130,4 @@ async function main(): Promise<number> {
   return 0;
 }
 
-// Not a tap test: skip when tap picks this file up.
-if (process.env.TAP === '1') {
-  console.log('1..0 # SKIP needs a GPU: run `npm run bench:calls` on the GPU machine');
-} else {
-  main().then(
-    (code) => process.exit(code),
-    (err: unknown) => {
-      console.error(`run-bench-calls: ${err instanceof Error ? err.message : String(err)}`);
-      process.exit(2);
-    },
-  );
-}
+runMain('run-bench-calls', main);

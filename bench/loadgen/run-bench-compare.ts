@@ -18,7 +18,7 @@
 // /usr/local/nvidia/lib64/libcuda.so.1). Exit status: 0 done and passing (or
 // nothing to judge), 1 a bar failed, 2 a run failed or could not start.
 import { existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, statSync, writeFileSync } from 'node:fs';
-import { dirname, join, relative, resolve, sep } from 'node:path';
+import { join, relative, resolve, sep } from 'node:path';
 import { parseArgs } from 'node:util';
 import { compareAccuracy, inspectAccuracy, readAccuracyLog } from './accuracy-compare.js';
 import { GpuSampler, nvidiaSmiProblem } from './gpu-sampler.js';
@@ -27,10 +27,10 @@ import { runSut, describeSutExit } from './sut-process.js';
 import { readSummary, SUMMARY_FILE } from './summary.js';
 import { BARS, judge, metricsOf } from './verdict.js';
 import { describeHost, hostInfo } from '../../test/support/host-info.js';
-import { DEFAULT_GUEST_LIB_DIR, requireGuestLib, startProxy, type ProxyHandle } from '../../test/support/proxy-process.js';
+import { DEFAULT_GUEST_LIB_DIR, realDriverEnv, requireGuestLib, startProxy, type ProxyHandle } from '../../test/support/proxy-process.js';
 import { stamp } from '../../test/support/report.js';
 import { repoPath } from '../../test/support/repo-root.js';
-import { runCommand } from '../../test/support/run-command.js';
+import { runCommand, runMain } from '../../test/support/run-command.js';
 
 type Path = 'native' | 'libvgpu';
 const MODELS = ['resnet50', 'bert'] as const;
@@ -187,13 +187,6 @@ function real(p: string): string {
   }
 }
 
-function nativeEnv(realLibcuda: string): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...process.env };
-  delete env.VGPU_PROXY_SOCKET;
-  const rest = env.LD_LIBRARY_PATH;
-  env.LD_LIBRARY_PATH = rest ? `${dirname(realLibcuda)}:${rest}` : dirname(realLibcuda);
-  return env;
-}
 
 function readJson(file: string): Record<string, unknown> | null {
   try {
@@ -254,7 +247,7 @@ class Session {
     if (this.opts.cpuSmoke) args.push('--device', 'cpu', '--tiny', '--qsl-size', '64');
 
     let proxy: ProxyHandle | null = null;
-    let env = nativeEnv(this.opts.libcuda);
+    let env = realDriverEnv(this.opts.libcuda);
     if (path === 'libvgpu') {
       proxy = await startProxy({ libcuda: this.opts.libcuda, logFile: join(dir, 'proxy.log') });
       console.log(`  vgpu-proxy ${proxy.pid} ready at ${proxy.socket}`);
@@ -538,15 +531,4 @@ async function main(): Promise<number> {
   return 0;
 }
 
-// Not a tap test: skip when tap picks this file up.
-if (process.env.TAP === '1') {
-  console.log('1..0 # SKIP needs a GPU: run `npm run bench:compare` on the GPU machine');
-} else {
-  main().then(
-    (code) => process.exit(code),
-    (err: unknown) => {
-      console.error(`bench:compare: ${err instanceof Error ? err.message : String(err)}`);
-      process.exit(2);
-    },
-  );
-}
+runMain('bench:compare', main);

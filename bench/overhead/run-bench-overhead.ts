@@ -36,7 +36,7 @@ import { describeHost, hostInfo } from '../../test/support/host-info.js';
 import { requireGuestLib, startProxy, type ProxyHandle } from '../../test/support/proxy-process.js';
 import { markdownTable, stamp, writeResult } from '../../test/support/report.js';
 import { repoPath } from '../../test/support/repo-root.js';
-import { runCommand } from '../../test/support/run-command.js';
+import { runCommand, runMain } from '../../test/support/run-command.js';
 
 const TIMEOUT_MS = 300_000;
 const CALLS_TIMEOUT_MS = 600_000;
@@ -311,10 +311,4 @@ async function main(): Promise<number> {
   return allPass ? 0 : 1;
 }
 
-main().then(
-  (code) => process.exit(code),
-  (err: unknown) => {
-    console.error(`run-bench-overhead: ${err instanceof Error ? err.message : String(err)}`);
-    process.exit(2);
-  },
-);
+runMain('run-bench-overhead', main);

@@ -26,10 +26,10 @@ import {
 } from '../support/cuda-build.js';
 import { describeHost, hostInfo } from '../support/host-info.js';
 import { checkLoadedLibcuda } from '../support/loaded-libcuda.js';
-import { DEFAULT_GUEST_LIB_DIR, requireGuestLib, startProxy, type ProxyHandle } from '../support/proxy-process.js';
+import { DEFAULT_GUEST_LIB_DIR, realDriverEnv, requireGuestLib, startProxy, type ProxyHandle } from '../support/proxy-process.js';
 import { markdownTable, writeResult } from '../support/report.js';
 import { repoPath } from '../support/repo-root.js';
-import { describeExit, runCommand, type RunResult } from '../support/run-command.js';
+import { describeExit, runCommand, runMain, type RunResult } from '../support/run-command.js';
 
 const TIMEOUT_MS = 120_000;
 const BUILD_DIR = repoPath('build', 'gpu-tests');
@@ -55,13 +55,6 @@ function summary(r: RunResult): RunSummary {
   return { status: r.code === 0 && !r.timedOut ? 'ok' : describeExit(r, TIMEOUT_MS), ms: Math.round(r.ms) };
 }
 
-function nativeEnv(realLibcuda: string): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...process.env };
-  delete env.VGPU_PROXY_SOCKET;
-  const rest = env.LD_LIBRARY_PATH;
-  env.LD_LIBRARY_PATH = rest ? `${dirname(realLibcuda)}:${rest}` : dirname(realLibcuda);
-  return env;
-}
 
 async function build(tc: CudaToolchain, programs: GpuProgram[]): Promise<void> {
   for (const p of programs) {
@@ -101,7 +94,7 @@ async function runOne(p: GpuProgram, proxy: ProxyHandle, realLibcuda: string): P
   const vgpuDir = freshDir(join(outDir, 'libvgpu'));
   const reasons: string[] = [];
 
-  const native = await runCommand(bin, [nativeDir, BUILD_DIR], { env: nativeEnv(realLibcuda), timeoutMs: TIMEOUT_MS });
+  const native = await runCommand(bin, [nativeDir, BUILD_DIR], { env: realDriverEnv(realLibcuda), timeoutMs: TIMEOUT_MS });
   if (native.code !== 0 || native.timedOut) reasons.push(`native run: ${describeExit(native, TIMEOUT_MS)} (the program or the GPU machine is broken, not libvgpu)`);
   const nativeLib = checkLoadedLibcuda(native.stderr, realLibcuda);
   if (nativeLib !== null) reasons.push(`native run ${nativeLib}`);
@@ -225,15 +218,4 @@ async function main(): Promise<number> {
   return failed === 0 ? 0 : 1;
 }
 
-// Under `tap` (npm test) this file is picked up as a test: it needs a GPU, so skip.
-if (process.env.TAP === '1') {
-  console.log('1..0 # SKIP needs a GPU: run `npm run test:gpu` on the GPU machine');
-} else {
-  main().then(
-    (code) => process.exit(code),
-    (err: unknown) => {
-      console.error(`run-gpu-tests: ${err instanceof Error ? err.message : String(err)}`);
-      process.exit(2);
-    },
-  );
-}
+runMain('run-gpu-tests', main);

@@ -8,6 +8,18 @@ import * as path from 'node:path';
 import { BUSYBOX_IMAGE, ContainerdEnv, containerdBinaries, whyNotContainerd } from '../support/containerd-env.js';
 import { leftovers, podConfig, containerConfig } from './cri-helpers.js';
 
+/** A child the container's init leaves behind; the pod's PID namespace is shared (CRI's default, POD). */
+const ORPHAN_SECONDS = 31337;
+function orphans(): number[] {
+  return fs.readdirSync('/proc').filter((d) => /^\d+$/.test(d)).filter((d) => {
+    try {
+      return fs.readFileSync(`/proc/${d}/cmdline`, 'utf8') === `sleep\0${ORPHAN_SECONDS}\0`;
+    } catch {
+      return false;
+    }
+  }).map(Number);
+}
+
 t.setTimeout(300_000);
 const why = whyNotContainerd();
 for (const { name, bin } of containerdBinaries()) t.test(`pod lifecycle through ${name} and crictl`, { skip: why || false }, async (t) => {
@@ -21,7 +33,7 @@ for (const { name, bin } of containerdBinaries()) t.test(`pod lifecycle through 
   t.match(pid, /^[0-9a-f]{64}$/, `runp --runtime xen-cri: pod ${pid.slice(0, 12)}`);
   t.match(env.crictl(['pods', '--id', pid]), /Ready\s+life\s+default\s+\d+\s+xen-cri/, 'pods: Ready, runtime xen-cri');
 
-  const ctr = containerConfig(dir, 'main', BUSYBOX_IMAGE, ['sh', '-c', 'echo hello-stdout; echo hello-stderr >&2; trap "echo got-TERM; exit 7" TERM; while true; do sleep 0.1; done']);
+  const ctr = containerConfig(dir, 'main', BUSYBOX_IMAGE, ['sh', '-c', `echo hello-stdout; echo hello-stderr >&2; sleep ${ORPHAN_SECONDS} & trap "echo got-TERM; exit 7" TERM; while true; do sleep 0.1; done`]);
   env.crictl(['pull', BUSYBOX_IMAGE]);
   const cid = env.crictl(['create', pid, ctr, pod]).trim();
   t.match(cid, /^[0-9a-f]{64}$/, 'create');
@@ -59,8 +71,11 @@ for (const { name, bin } of containerdBinaries()) t.test(`pod lifecycle through 
   t.not(st4.code, 0, 'exec of a failing command fails');
   t.match(st4.stderr, /command terminated with exit code 4/, 'exec: exit code 4 comes back');
 
-  // stop: SIGTERM reaches the process, which exits 7
+  // stop: SIGTERM reaches the process, which exits 7; what it started in the pod's PID namespace
+  // is killed with it (containerd 1.7+ would otherwise wait for its output to close, for ever)
+  t.equal(orphans().length, 1, 'the container\'s background child runs');
   env.crictl(['stop', '--timeout', '10', cid]);
+  t.same(orphans(), [], 'stop: the background child is gone too');
   const inspect = JSON.parse(env.crictl(['inspect', cid]));
   t.equal(inspect.status.state, 'CONTAINER_EXITED', 'stop: exited');
   t.equal(inspect.status.exitCode, 7, 'stop: the TERM trap ran, exit code 7');

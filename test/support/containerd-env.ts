@@ -75,13 +75,27 @@ const canConnect = (p: string): Promise<boolean> =>
     s.once('error', () => resolve(false));
   });
 
-export const CONTAINERD2 = '/usr/local/lib/xen-cri-test/containerd2/containerd';
+/** Where tools/install-containerd.sh builds the pinned releases. */
+export const CONTAINERD_BUILDS = '/usr/local/lib/xen-cri-test';
 
-/** The containerd majors to test: Debian's (1.6) and, when tools/install-containerd2.sh built it, 2.x. */
-export function containerdBinaries(): { name: string; bin: string }[] {
-  const out = [{ name: 'containerd (distribution)', bin: 'containerd' }];
-  const two = process.env.XEN_CRI_TEST_CONTAINERD2 || CONTAINERD2;
-  if (fs.existsSync(two)) out.push({ name: 'containerd 2.x', bin: two });
+export interface ContainerdBinary {
+  name: string;
+  bin: string;
+  /** the release line the shim supports (1.7, 2.x); false for the distribution's 1.6 */
+  supported: boolean;
+}
+
+/**
+ * The containerd releases to test: the distribution's (Debian 12: 1.6) and the pinned 1.7 and 2.x
+ * that tools/install-containerd.sh builds (each when present).
+ */
+export function containerdBinaries(): ContainerdBinary[] {
+  const base = process.env.XEN_CRI_TEST_CONTAINERD_BUILDS || CONTAINERD_BUILDS;
+  const out: ContainerdBinary[] = [{ name: 'containerd (distribution)', bin: 'containerd', supported: false }];
+  for (const line of ['1.7', '2']) {
+    const bin = path.join(base, `containerd${line}`, 'containerd');
+    if (fs.existsSync(bin)) out.push({ name: `containerd ${line === '2' ? '2.x' : line}`, bin, supported: true });
+  }
   return out;
 }
 
@@ -99,6 +113,52 @@ export interface EnvOptions {
   libcuda?: string;
 }
 
+export interface PodNetwork {
+  bridge: string;
+  /** the first three octets of the pods' /24 */
+  prefix: string;
+}
+
+/** A bridge and a /24 under 10.88/16 picked from the test folder's random name. */
+export function podNetworkFor(dir: string): PodNetwork {
+  let h = 0;
+  for (const c of path.basename(dir)) h = (h * 31 + c.charCodeAt(0)) >>> 0;
+  const n = 10 + (h % 240);
+  return { bridge: `xcri${n}`, prefix: `10.88.${n}` };
+}
+
+function quietly(cmd: string, args: string[]): string {
+  try {
+    return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+  } catch {
+    return '';
+  }
+}
+
+/**
+ * Removes what pods on this network left behind when their CNI DEL never ran (a shim or containerd
+ * killed by a test): network namespaces (containerd 2.x keeps them in /run/netns), the portmap
+ * plugin's DNAT chains towards the subnet, and the bridge.
+ */
+export function sweepPodNetwork(net: PodNetwork): void {
+  const inSubnet = (text: string) => new RegExp(`inet ${net.prefix.replace(/\./g, '\\.')}\\.\\d+/`).test(text);
+  for (const ns of fs.existsSync('/run/netns') ? fs.readdirSync('/run/netns') : []) {
+    if (!ns.startsWith('cni-')) continue;
+    if (inSubnet(quietly('ip', ['netns', 'exec', ns, 'ip', '-4', '-o', 'addr', 'show']))) quietly('ip', ['netns', 'delete', ns]);
+  }
+  const rules = quietly('iptables', ['-t', 'nat', '-S']).split('\n');
+  const stale = new Set(rules.filter((r) => r.startsWith('-A CNI-DN-') && r.includes(`--to-destination ${net.prefix}.`)).map((r) => r.split(' ')[1]!));
+  for (const chain of stale) {
+    for (const r of rules.filter((r) => r.startsWith('-A CNI-HOSTPORT-DNAT ') && r.endsWith(`-j ${chain}`))) {
+      // the rule's own words, less "-A", name it for -D (iptables -S quotes as the shell would)
+      quietly('sh', ['-c', `iptables -t nat -D ${r.slice(3)}`]);
+    }
+    quietly('iptables', ['-t', 'nat', '-F', chain]);
+    quietly('iptables', ['-t', 'nat', '-X', chain]);
+  }
+  quietly('ip', ['link', 'delete', net.bridge]);
+}
+
 export class ContainerdEnv {
   readonly dir: string;
   readonly sock: string;
@@ -109,8 +169,12 @@ export class ContainerdEnv {
   #registry: ChildProcess | null = null;
   #proxy: ChildProcess | null = null;
 
+  /** This environment's own bridge and /24, so that pods another environment leaked never share its addresses or host ports' rules. */
+  readonly network: PodNetwork;
+
   constructor(readonly opts: EnvOptions = {}) {
     this.dir = fs.mkdtempSync('/tmp/xcri-');
+    this.network = podNetworkFor(this.dir);
     this.sock = path.join(this.dir, 'containerd.sock');
     this.log = path.join(this.dir, 'containerd.log');
     this.bin = path.join(this.dir, 'bin');
@@ -142,6 +206,8 @@ export class ContainerdEnv {
       ...this.opts.shimConfig,
     }));
     if (this.opts.vgpu) await this.#startProxy();
+    // What an earlier run left on this subnet (a pod whose removal failed) would answer for our pods.
+    sweepPodNetwork(this.network);
     this.#writeCni();
     for (const [name, cfg] of Object.entries(this.opts.extraRuntimes ?? {})) fs.writeFileSync(path.join(this.dir, `${name}.json`), typeof cfg === 'string' ? cfg : JSON.stringify(cfg));
     fs.writeFileSync(path.join(this.dir, 'config.toml'), this.#config());
@@ -195,7 +261,7 @@ export class ContainerdEnv {
       cniVersion: '0.4.0',
       name: 'xcri',
       plugins: [
-        { type: 'bridge', bridge: 'xcri0', isGateway: true, ipMasq: false, ipam: { type: 'host-local', ranges: [[{ subnet: '10.88.77.0/24' }]], dataDir: path.join(this.dir, 'cni', 'ipam') } },
+        { type: 'bridge', bridge: this.network.bridge, isGateway: true, ipMasq: false, ipam: { type: 'host-local', ranges: [[{ subnet: `${this.network.prefix}.0/24` }]], dataDir: path.join(this.dir, 'cni', 'ipam') } },
         { type: 'portmap', capabilities: { portMappings: true } },
       ],
     }));
@@ -371,6 +437,7 @@ ${mirrors}`;
         }
       }
     }
+    sweepPodNetwork(this.network);
     if (!process.env.XEN_CRI_KEEP_TEST_DIR) fs.rmSync(this.dir, { recursive: true, force: true });
   }
 }

@@ -62,6 +62,15 @@ export function guestEnv(socket: string, libDir: string = DEFAULT_GUEST_LIB_DIR,
   };
 }
 
+/** Environment of a native run: no proxy socket, and the real driver's folder first on the library path. */
+export function realDriverEnv(realLibcuda: string, base: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...base };
+  delete env.VGPU_PROXY_SOCKET;
+  const rest = env.LD_LIBRARY_PATH;
+  env.LD_LIBRARY_PATH = rest ? `${dirname(realLibcuda)}:${rest}` : dirname(realLibcuda);
+  return env;
+}
+
 /** Throws unless libvgpu is built as libDir/libcuda.so.1 (what guest programs load). */
 export function requireGuestLib(libDir: string = DEFAULT_GUEST_LIB_DIR): void {
   if (!existsSync(join(libDir, 'libcuda.so.1'))) {

@@ -89,3 +89,14 @@ export function describeExit(r: RunResult, timeoutMs?: number): string {
   if (r.signal !== null) return `signal ${r.signal}`;
   return `exit ${r.code}`;
 }
+
+/** Runs a command-line tool's main(): exits with its code, or prints the error under the tool's name and exits 2. */
+export function runMain(tool: string, main: () => Promise<number>): void {
+  main().then(
+    (code) => process.exit(code),
+    (err: unknown) => {
+      console.error(`${tool}: ${err instanceof Error ? err.message : String(err)}`);
+      process.exit(2);
+    },
+  );
+}

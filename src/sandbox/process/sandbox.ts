@@ -25,7 +25,19 @@ interface Container {
   io: ProcessIo;
   rootfsMounted: boolean;
   memCgroup: string;
+  /** no PID namespace of its own (the pod's or the host's): its init's end does not end its other processes */
+  sharedPid: boolean;
   execs: Map<string, Exec>;
+}
+
+/** Whether the bundle's container joins a PID namespace (the pod's, the host's) rather than getting its own. */
+export function sharesPidNamespace(bundle: string): boolean {
+  try {
+    const spec = JSON.parse(fs.readFileSync(path.join(bundle, 'config.json'), 'utf8')) as { linux?: { namespaces?: { type: string; path?: string }[] } };
+    return !(spec.linux?.namespaces ?? []).some((n) => n.type === 'pid' && !n.path);
+  } catch {
+    return false;
+  }
 }
 
 const MEMCG = '/sys/fs/cgroup/memory';
@@ -52,7 +64,7 @@ export class ProcessSandbox implements Sandbox {
 
   async createContainer(req: ContainerRequest): Promise<number> {
     const io = new ProcessIo(req.stdio);
-    const c: Container = { id: req.id, bundle: req.bundle, pid: 0, io, rootfsMounted: false, memCgroup: '', execs: new Map() };
+    const c: Container = { id: req.id, bundle: req.bundle, pid: 0, io, rootfsMounted: false, memCgroup: '', sharedPid: sharesPidNamespace(req.bundle), execs: new Map() };
     const pidFile = path.join(req.bundle, 'init.pid');
     try {
       c.rootfsMounted = await mountRootfs(req.bundle, req.rootfs);
@@ -79,7 +91,13 @@ export class ProcessSandbox implements Sandbox {
 
   async #exited(c: Container, execId: string, pid: number, status: number, io: ProcessIo): Promise<void> {
     const at = new Date();
-    if (execId === '') this.#checkOomOf(c);
+    if (execId === '') {
+      this.#checkOomOf(c);
+      // As runc's own shim does: where the container has no PID namespace of its own, what its init
+      // started outlives it (reparented to the pod's pause); kill it, so the container is really
+      // stopped and its output closes (containerd 1.7+ waits for that before it deletes the task).
+      if (c.sharedPid) await this.runc.run(['kill', '--all', c.id, 'KILL']).catch(() => undefined);
+    }
     await io.drain();
     this.events.exit({ containerId: c.id, execId, pid, status, at });
   }

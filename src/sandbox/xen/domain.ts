@@ -134,6 +134,12 @@ export async function destroyByName(xl: string, name: string): Promise<boolean> 
   } catch {
     return false;
   }
-  await run(xl, ['destroy', name]);
+  try {
+    await run(xl, ['destroy', name]);
+  } catch (err) {
+    // It may have powered itself off meanwhile (its agent does when the shim's channel closes):
+    // gone is what was asked for.
+    if (await run(xl, ['domid', name]).then(() => true, () => false)) throw err;
+  }
   return true;
 }

@@ -98,14 +98,16 @@ else
 fi
 
 ts=$(now_ms)
-$CRI stop "$CTR" >/dev/null 2>&1 && result stop ok || result stop fail
+$CRI stop "$CTR" >/dev/null 2>$W/stop.err && result stop ok || result stop fail "$(tail -2 $W/stop.err)"
 timing container-stop $(($(now_ms) - ts))
 state=$($CRI inspect "$CTR" 2>/dev/null | grep -o '"state": *"[A-Z_]*"' | head -1)
 case "$state" in *EXITED*) result stopped-state ok "$state" ;; *) result stopped-state fail "$state" ;; esac
-$CRI rm "$CTR" >/dev/null 2>&1 && result rm ok || result rm fail
+$CRI rm "$CTR" >/dev/null 2>$W/rm.err && result rm ok || result rm fail "$(tail -2 $W/rm.err)"
 
 ts=$(now_ms)
-$CRI stopp "$POD" >/dev/null 2>&1 && $CRI rmp "$POD" >/dev/null 2>&1 && result rmp ok || result rmp fail
+if ! $CRI stopp "$POD" >/dev/null 2>$W/stopp.err; then result rmp fail "stopp: $(tail -2 $W/stopp.err)"
+elif ! $CRI rmp "$POD" >/dev/null 2>$W/rmp.err; then result rmp fail "rmp: $(tail -2 $W/rmp.err)"
+else result rmp ok; fi
 timing pod-remove $(($(now_ms) - ts))
 if wait_for 30 sh -c "! xl list | grep -qE '^($DOM|\(null\)) '"; then result domu-gone-after-rmp ok; else result domu-gone-after-rmp fail "$(xl list)"; fi
 losetup -a | grep -q "$W/disks" && result loops-released fail "$(losetup -a)" || result loops-released ok

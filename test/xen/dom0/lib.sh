@@ -8,7 +8,7 @@ NODE=/opt/xen-cri/node
 CONSOLE=/mnt/job/console
 
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
-result() { echo "RESULT $1 $2 ${3:-}"; }
+result() { echo "RESULT $1 $2 $(printf "%s" "${3:-}" | tr "\n" " ")"; }
 timing() { echo "TIMING $1 $2"; }
 
 # wait_for SECONDS COMMAND...: polls every 0.2 s; 0 when it held in time.
