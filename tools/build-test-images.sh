@@ -49,13 +49,13 @@ image pause "$work/pause" '{"Entrypoint":["/pause"],"Env":["PATH=/usr/local/sbin
 
 # busybox
 r="$work/busybox"
-mkdir -p "$r/bin" "$r/etc" "$r/var/run" "$r/tmp" "$r/root" "$r/home/www-data" "$r/var/www" "$r/proc" "$r/sys" "$r/dev"
+mkdir -p "$r/bin" "$r/etc" "$r/var/run" "$r/tmp" "$r/root" "$r/home/www-data" "$r/home/default-user" "$r/var/www" "$r/proc" "$r/sys" "$r/dev"
 chmod 1777 "$r/tmp"
 cp "$bb" "$r/bin/busybox"
 # hard links, as in the busybox images (a bind mount over one applet must not mask them all)
 for applet in $("$bb" --list); do [ "$applet" = busybox ] || ln -f "$r/bin/busybox" "$r/bin/$applet"; done
-printf 'root:x:0:0:root:/root:/bin/sh\nwww-data:x:33:33:www-data:/var/www:/bin/sh\nuser1002:x:1002:1002::/home/www-data:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n' >"$r/etc/passwd"
-printf 'root:x:0:\nwww-data:x:33:\nuser1002:x:1002:\ngroup1003:x:1003:\npredefined:x:50000:user1002\nnogroup:x:65534:\n' >"$r/etc/group"
+printf 'root:x:0:0:root:/root:/bin/sh\nwww-data:x:33:33:www-data:/var/www:/bin/sh\nuser1002:x:1002:1002::/home/www-data:/bin/sh\ndefault-user:x:1000:1000::/home/default-user:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n' >"$r/etc/passwd"
+printf 'root:x:0:\nwww-data:x:33:\nuser1002:x:1002:\ngroup1003:x:1003:\ndefault-user:x:1000:\ngroup-defined-in-image:x:50000:default-user\nnogroup:x:65534:\n' >"$r/etc/group"
 echo 'hosts: files dns' >"$r/etc/nsswitch.conf"
 # Debian's busybox-static has no pgrep/pkill applets: small stand-ins matching the process name.
 cat >"$r/bin/pgrep" <<'SH'
@@ -96,6 +96,7 @@ image busybox-user-uid "$r" "{$env_json,\"Cmd\":[\"sh\"],\"User\":\"1002\"}"
 image busybox-user-username "$r" "{$env_json,\"Cmd\":[\"sh\"],\"User\":\"www-data\"}"
 image busybox-user-uid-group "$r" "{$env_json,\"Cmd\":[\"sh\"],\"User\":\"1002:1003\"}"
 image busybox-user-username-group "$r" "{$env_json,\"Cmd\":[\"sh\"],\"User\":\"www-data:www-data\"}"
+# critest's test-image-predefined-group: default-user (1000:1000) is also in group-defined-in-image (50000)
 image busybox-predefined-group "$r" "{$env_json,\"Cmd\":[\"sh\"],\"User\":\"1000\"}"
 # web servers (critest's nginx/httpd/hostnet-nginx roles): busybox httpd, its pid in /var/run/nginx.pid
 web() {
