@@ -58,6 +58,12 @@ int container_file(const char *cid, const char *name, const void *data, size_t l
 int container_delete(const char *cid, char *err, size_t errlen);
 /* Guest pids of the container's processes, comma-separated into out. */
 int container_pids(const char *cid, char *out, size_t cap, char *err, size_t errlen);
+/* What the container's processes use: CPU time (their own and their reaped children's) and resident memory. */
+struct container_stats {
+	unsigned long long user_ns, kernel_ns, rss_bytes;
+	unsigned pids;
+};
+int container_stats(const char *cid, struct container_stats *st, char *err, size_t errlen);
 void proc_free(struct proc *p);
 
 #endif

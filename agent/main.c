@@ -223,6 +223,19 @@ static void handle(struct frame *f)
 		reply_ok(f->id, "pids", list);
 		return;
 	}
+	case MSG_STATS: {
+		struct container_stats st;
+		if (container_stats(cid, &st, err, sizeof(err)) < 0)
+			break;
+		ob_begin(&out, MSG_REPLY, f->id);
+		ob_kv(&out, "ok", "1");
+		ob_kvf(&out, "user_ns", "%llu", st.user_ns);
+		ob_kvf(&out, "kernel_ns", "%llu", st.kernel_ns);
+		ob_kvf(&out, "rss", "%llu", st.rss_bytes);
+		ob_kvf(&out, "pids", "%u", st.pids);
+		ob_end(&out, NULL, 0);
+		return;
+	}
 	case MSG_DELETE_EXEC: {
 		struct proc *p = cid ? proc_find(cid, eid ? eid : "") : NULL;
 		if (p && p->exited)

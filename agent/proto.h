@@ -35,6 +35,7 @@ enum agent_msg {
 	MSG_FILE = 9,     /* cid, name; data: a file the container's mounts name as file:NAME */
 	MSG_PING = 10,
 	MSG_DELETE_EXEC = 11, /* cid, eid */
+	MSG_STATS = 12,   /* cid -> user_ns, kernel_ns (CPU time), rss (bytes), pids (count) */
 	/* agent -> shim */
 	MSG_REPLY = 100,  /* ok=1, or err=MESSAGE; request-specific keys */
 	MSG_OUTPUT = 101, /* cid, eid, fd=1|2; data */

@@ -1,6 +1,7 @@
 // The agent protocol's frames (agent/proto.h): what the shim encodes, the
 // agent's C code parses, and the other way round.
 import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import t from 'tap';
 import { encodeFrame, FrameReader, get, Msg } from '../../src/sandbox/xen/agent-client.js';
 import { repoPath } from '../support/repo-root.js';
@@ -35,4 +36,11 @@ t.test('malformed frames are refused', async (t) => {
   bad.writeUInt32LE(4, 0);
   t.throws(() => r.push(bad), /length 4/);
   t.throws(() => encodeFrame(Msg.CREATE, 1, [['a=b', 'c']]), /holds = or NUL/);
+});
+
+t.test('message numbers: agent/proto.h and the shim agree', async (t) => {
+  const header = readFileSync(repoPath('agent', 'proto.h'), 'utf8');
+  const c = new Map([...header.matchAll(/^\s*MSG_(\w+)\s*=\s*(\d+),/gm)].map((m) => [m[1]!, Number(m[2])]));
+  t.ok(c.size >= 10, `${c.size} messages in agent/proto.h`);
+  t.same(Object.fromEntries(c), Msg, 'the same names and numbers on both sides');
 });

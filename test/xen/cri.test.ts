@@ -2,7 +2,7 @@
 // dom0, containerd with the xen-cri shim (backend xen), driven by crictl:
 // the pod is a DomU while it lives and not after; a container from an image
 // this repository builds runs in it, its logs reach crictl, exec --sync
-// returns output and exit code, stop and removal release the pod VM and its
+// returns output and exit code, crictl stats reads its CPU and memory, stop and removal release the pod VM and its
 // disks.  Prints the pod start, container start and pod removal times.
 import { readFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
@@ -30,7 +30,7 @@ t.test('crictl against containerd + xen-cri (backend xen) in dom0', { skip: why 
     t.fail(`the job in dom0 did not run (rc ${run.rc})`, { serial: run.serialTail(40), output: run.output.slice(-4000) });
     return;
   }
-  const want = ['runp', 'domu-while-pod-lives', 'start', 'logs', 'own-pid-namespace', 'exec-output', 'exec-exit-0', 'exec-exit-code', 'container-exit-code', 'agent-survives-crash', 'stop', 'stopped-state', 'rm', 'rmp',
+  const want = ['runp', 'domu-while-pod-lives', 'start', 'logs', 'own-pid-namespace', 'exec-output', 'exec-exit-0', 'exec-exit-code', 'stats', 'container-exit-code', 'agent-survives-crash', 'stop', 'stopped-state', 'rm', 'rmp',
     'domu-gone-after-rmp', 'loops-released', 'writable-layers-removed', 'domu-gone-after-shim-killed'];
   for (const name of want) {
     const r = run.results.find((x) => x.name === name);

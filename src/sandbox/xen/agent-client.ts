@@ -15,6 +15,7 @@ export const Msg = {
   FILE: 9,
   PING: 10,
   DELETE_EXEC: 11,
+  STATS: 12,
   REPLY: 100,
   OUTPUT: 101,
   EXIT: 102,

@@ -118,6 +118,17 @@ export class Domain {
     await run('losetup', ['-d', disk.loop]).catch(() => undefined);
   }
 
+  /** What Xen accounts to the domain (xl list): its memory, and the CPU time of all its vCPUs. */
+  async usage(): Promise<{ memoryBytes: number; cpuNs: number }> {
+    const out = await run(this.config.xl, ['list', this.spec.name]);
+    // Name ID Mem(MiB) VCPUs State Time(s)
+    const f = out.trim().split('\n').pop()!.trim().split(/\s+/);
+    const mem = Number(f[2]);
+    const secs = Number(f[5]);
+    if (f[0] !== this.spec.name || !Number.isFinite(mem) || !Number.isFinite(secs)) throw new XlError(`xl list ${this.spec.name}: unexpected output: ${out.trim().split('\n').pop()}`);
+    return { memoryBytes: mem * 1024 * 1024, cpuNs: Math.round(secs * 1e9) };
+  }
+
   /** Destroys the domain: every Xen resource it held is released; idempotent. */
   async destroy(): Promise<void> {
     if (this.state === 'destroyed') return;

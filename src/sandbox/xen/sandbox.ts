@@ -252,8 +252,23 @@ export class XenSandbox implements Sandbox {
     return (get(f, 'pids') ?? '').split(',').filter(Boolean).map((p) => ({ pid: Number(p), info: 'guest pid' }));
   }
 
-  async stats(_containerId: string): Promise<Metrics> {
-    throw unimplemented('backend xen: container statistics inside pod VMs are not implemented');
+  async stats(containerId: string): Promise<Metrics> {
+    const c = this.#get(containerId);
+    if (c.isSandbox) {
+      // The pod sandbox is the pod VM: what Xen accounts to the domain.
+      const u = await this.domain.usage();
+      return { cpu: { usage: { total: u.cpuNs } }, memory: { usage: { usage: u.memoryBytes } } };
+    }
+    if (c.init.exited || this.agent.closed) return {};
+    // In the pod VM, the container's processes (its PID namespace): CPU time and resident memory.
+    const f = await this.agent.request(Msg.STATS, [['cid', containerId]], `statistics of ${containerId}`);
+    const n = (k: string) => Number(get(f, k) ?? 0) || 0;
+    const rss = n('rss');
+    return {
+      cpu: { usage: { total: n('user_ns') + n('kernel_ns'), user: n('user_ns'), kernel: n('kernel_ns') } },
+      memory: { rss, totalRss: rss, usage: { usage: rss } },
+      pids: { current: n('pids') },
+    };
   }
 
   async update(_containerId: string, _resources: object): Promise<void> {

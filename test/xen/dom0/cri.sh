@@ -83,6 +83,16 @@ case "$out" in *"exec says hi"*"xen-pod"*) result exec-output ok "$(echo "$out" 
 out=$($CRI exec --sync "$CTR" sh -c 'exit 3' 2>&1)
 case "$out" in *"exited with 3"*) result exec-exit-code ok "3" ;; *) result exec-exit-code fail "$(echo "$out" | tr '\n' '|')" ;; esac
 
+# Statistics, as kubelet's summary API reads them (crictl stats): the container's CPU time and
+# memory, measured in the pod VM. A CPU burner runs in the container (orphaned to its init, which
+# never reaps it: its time still counts as a zombie's).
+$CRI exec --sync "$CTR" sh -c '(i=0; while [ $i -lt 30000 ]; do i=$((i+1)); done) </dev/null >/dev/null 2>&1 &' >/dev/null 2>&1
+stat_of() { tr -d ' \n' <$W/stats.json | grep -o "\"$1\":{\"value\":\"*[0-9]*" | grep -o '[0-9]*$'; }
+wait_for 60 sh -c "$CRI stats -o json --id $CTR >$W/stats.json 2>$W/stats.err && tr -d ' \n' <$W/stats.json | grep -q '\"usageCoreNanoSeconds\":{\"value\":\"[1-9]'"
+cpu=$(stat_of usageCoreNanoSeconds); mem=$(stat_of workingSetBytes)
+if [ "${cpu:-0}" -gt 0 ] && [ "${mem:-0}" -gt 0 ]; then result stats ok "cpu ${cpu} ns, working set ${mem} bytes"
+else result stats fail "$(tr -d ' \n' <$W/stats.json | cut -c1-400) $(tail -2 $W/stats.err)"; fi
+
 # A container that fails: its exit code reaches CRI, and the pod VM's agent goes on serving the others.
 sed 's/"name": "hello"/"name": "crasher"/; s/"log_path": "hello.log"/"log_path": "crasher.log"/' $W/ctr.json |
   sed 's/"command": \[.*\]/"command": ["sh", "-c", "echo about to fail; exit 7"]/' >$W/crasher.json
