@@ -24,20 +24,7 @@
 #include "context_storage.h"
 #include "integrity.h"
 
-static int checks, failures;
-
-#define CHECK(cond, ...)                       \
-	do {                                   \
-		checks++;                      \
-		if (cond) {                    \
-			printf("ok   ");       \
-		} else {                       \
-			printf("FAIL ");       \
-			failures++;            \
-		}                              \
-		printf(__VA_ARGS__);           \
-		printf("\n");                  \
-	} while (0)
+#include "check.h"
 
 /* ------------------------------------------------------- context-local storage */
 
@@ -372,6 +359,5 @@ int main(void)
 	check_integrity_steps();
 	check_integrity_driver_580();
 	check_tables();
-	printf("%s: %d checks, %d failed\n", failures ? "FAIL" : "PASS", checks, failures);
-	return failures ? 1 : 0;
+	return check_summary();
 }

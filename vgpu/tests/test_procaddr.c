@@ -19,21 +19,7 @@
 #include "error_names.h"
 #include "procaddr_table.h"
 
-static int failures;
-static int checks;
-
-#define CHECK(cond, ...)                                   \
-    do {                                                   \
-        checks++;                                          \
-        if (cond) {                                        \
-            printf("ok   ");                               \
-        } else {                                           \
-            printf("FAIL ");                               \
-            failures++;                                    \
-        }                                                  \
-        printf(__VA_ARGS__);                               \
-        printf("\n");                                      \
-    } while (0)
+#include "check.h"
 
 /* ------------------------------------------------------------------ exports */
 
@@ -271,6 +257,5 @@ int main(int argc, char **argv)
     check_lookups();
     check_tables();
     check_stub_and_speed();
-    printf("%s: %d checks, %d failed\n", failures ? "FAIL" : "PASS", checks, failures);
-    return failures ? 1 : 0;
+    return check_summary();
 }
