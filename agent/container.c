@@ -763,8 +763,26 @@ int container_pids(const char *cid, char *out, size_t cap, char *err, size_t err
 	return 0;
 }
 
+/* A process's resident memory from /proc/PID/smaps_rollup (exact; stat's rss field lags behind
+ * for small processes, whose counters the kernel batches), or -1. */
+static long long rss_of(pid_t pid)
+{
+	char path[64], buf[512];
+	snprintf(path, sizeof(path), "/proc/%d/smaps_rollup", (int)pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = 0;
+	const char *p = strstr(buf, "\nRss:");
+	return p ? strtoll(p + 5, NULL, 10) * 1024 : -1;
+}
+
 /* Adds one process's /proc/PID/stat figures: utime, stime, cutime, cstime (fields 14-17, clock
- * ticks; the children's are those it reaped, so what ended still counts) and rss (field 24, pages). */
+ * ticks; the children's are those it reaped, so what ended still counts) and its resident memory. */
 static void add_usage(pid_t pid, void *arg)
 {
 	struct container_stats *st = arg;
@@ -789,7 +807,8 @@ static void add_usage(pid_t pid, void *arg)
 	unsigned long long tick_ns = hz > 0 ? 1000000000ull / (unsigned long long)hz : 10000000ull;
 	st->user_ns += (f[14] + f[16]) * tick_ns;
 	st->kernel_ns += (f[15] + f[17]) * tick_ns;
-	st->rss_bytes += f[24] * (unsigned long long)(page > 0 ? page : 4096);
+	long long rss = rss_of(pid);
+	st->rss_bytes += rss >= 0 ? (unsigned long long)rss : f[24] * (unsigned long long)(page > 0 ? page : 4096);
 	st->pids++;
 }
 
