@@ -2,7 +2,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { execFileSync } from 'node:child_process';
-import type { ContainerdEnv } from '../support/containerd-env.js';
+import { BUSYBOX_IMAGE, ContainerdEnv, type EnvOptions } from '../support/containerd-env.js';
+import { ControlClient } from '../../src/vgpu/control-client.js';
 
 /** A host-network pod config file (no CNI needed); returns its path. */
 export function podConfig(dir: string, name: string, annotations: Record<string, string> = {}): string {
@@ -42,4 +43,20 @@ export async function leftovers(env: ContainerdEnv, podId: string): Promise<stri
     await new Promise((r) => setTimeout(r, 200));
   }
   return [...out];
+}
+
+/**
+ * Starts a containerd with vgpu-proxy (no GPU), a client of the proxy's control API and the
+ * busybox image pulled; the test's teardown stops them.
+ */
+export async function startVgpuEnv(t: { teardown(fn: () => unknown): void }, opts: EnvOptions): Promise<{ env: ContainerdEnv; control: ControlClient }> {
+  const env = new ContainerdEnv({ ...opts, vgpu: true });
+  await env.start();
+  const control = new ControlClient(env.controlSocket);
+  t.teardown(async () => {
+    control.close();
+    await env.stop();
+  });
+  env.crictl(['pull', BUSYBOX_IMAGE]);
+  return { env, control };
 }

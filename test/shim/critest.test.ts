@@ -77,6 +77,15 @@ for (const target of targets) t.test(`critest --runtime-handler=xen-cri (${targe
   t.comment(`critest: ran ${ran[1]} of ${ran[2]} specs in ${ran[3]} s: ${passed} passed, ${failedFirst} failed, ${pending} pending, ${skipped} skipped`);
   t.comment(`skipped here: ${skipList.map(([re, why]) => `"${re}" (${why})`).join('; ')}; the rest of the skips are critest's own (Windows, AppArmor/SELinux/seccomp profiles not loaded, benchmarks, features this containerd lacks)`);
   for (const f of failuresFirst) t.comment(`FAILED: ${f}`);
+  if (failedFirst > 0) {
+    // What containerd and the shim logged about the object each failure last named (the
+    // environment's folder, with containerd's log, is gone after the test), and the whole log kept.
+    fs.copyFileSync(env.log, path.join(repoPath('build'), `critest-containerd-${target.name.replace(/\W+/g, '-')}.log`));
+    for (const id of lastIdsBeforeFailures(log)) {
+      const lines = env.containerdLog().split('\n').filter((l) => l.includes(id.slice(0, 12)));
+      t.comment(`containerd's log on ${id.slice(0, 12)} (last ${Math.min(15, lines.length)} of ${lines.length} lines):\n${lines.slice(-15).map((l) => l.slice(0, 400)).join('\n')}`);
+    }
+  }
   // A failed spec runs once more, alone (kubelet's e2e jobs retry flakes the same way); a spec that
   // fails twice fails the test, and one that passes on retry is reported as flaky.
   let failures = failuresFirst;
@@ -96,3 +105,14 @@ for (const target of targets) t.test(`critest --runtime-handler=xen-cri (${targe
   if (!process.env.CRITEST_FOCUS) t.ok(passed > 50, `${passed} specs passed`);
   t.equal(code, failedFirst === 0 ? 0 : 1, 'critest exit code');
 });
+
+/** For each failed spec in a critest log, the last container or pod id its timeline names. */
+function lastIdsBeforeFailures(log: string): string[] {
+  const ids: string[] = [];
+  for (const block of log.split(/^• \[FAILED\]/m).slice(1)) {
+    const timeline = block.split('<< Timeline')[0] ?? '';
+    const found = [...timeline.matchAll(/\b[0-9a-f]{64}\b/g)].map((m) => m[0]);
+    if (found.length > 0) ids.push(found[found.length - 1]!);
+  }
+  return ids;
+}

@@ -7,9 +7,8 @@ import t from 'tap';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { BUSYBOX_IMAGE, ContainerdEnv, containerdBinaries, whyNotContainerd } from '../support/containerd-env.js';
-import { containerConfig, leftovers, podConfig } from './cri-helpers.js';
-import { ControlClient } from '../../src/vgpu/control-client.js';
+import { BUSYBOX_IMAGE, containerdBinaries, whyNotContainerd } from '../support/containerd-env.js';
+import { containerConfig, leftovers, podConfig, startVgpuEnv } from './cri-helpers.js';
 
 t.setTimeout(300_000);
 const why = whyNotContainerd();
@@ -30,21 +29,13 @@ async function until(what: string, check: () => boolean, ms = 20000): Promise<vo
 }
 
 for (const { name, bin } of containerdBinaries()) t.test(`faults (${name})`, { skip: why || false }, async (t) => {
-  const env = new ContainerdEnv({
+  const { env, control } = await startVgpuEnv(t, {
     containerd: bin,
-    vgpu: true,
     extraRuntimes: {
       'xen-cri-unknown-option': { backend: 'process', stateDir: '/tmp/unused', colour: 'blue' },
       'xen-cri-xen': { backend: 'xen' },
     },
   });
-  await env.start();
-  const control = new ControlClient(env.controlSocket);
-  t.teardown(async () => {
-    control.close();
-    await env.stop();
-  });
-  env.crictl(['pull', BUSYBOX_IMAGE]);
 
   t.test('containerd restarted while a pod runs: the pod stays managed', async (t) => {
     const pod = podConfig(env.dir, 'restart');

@@ -3,21 +3,13 @@
 // vgpu-proxy socket in every container, registered with its quota; removing
 // the pod releases the registration.  A pod that asks for none gets nothing.
 import t from 'tap';
-import { BUSYBOX_IMAGE, ContainerdEnv, containerdBinaries, whyNotContainerd } from '../support/containerd-env.js';
-import { containerConfig, podConfig } from './cri-helpers.js';
-import { ControlClient } from '../../src/vgpu/control-client.js';
+import { BUSYBOX_IMAGE, containerdBinaries, whyNotContainerd } from '../support/containerd-env.js';
+import { containerConfig, podConfig, startVgpuEnv } from './cri-helpers.js';
 
 t.setTimeout(300_000);
 const why = whyNotContainerd();
 for (const { name, bin } of containerdBinaries()) t.test(`GPU pods (${name})`, { skip: why || false }, async (t) => {
-  const env = new ContainerdEnv({ vgpu: true, containerd: bin });
-  await env.start();
-  const control = new ControlClient(env.controlSocket);
-  t.teardown(async () => {
-    control.close();
-    await env.stop();
-  });
-  env.crictl(['pull', BUSYBOX_IMAGE]);
+  const { env, control } = await startVgpuEnv(t, { containerd: bin });
 
   const pod = podConfig(env.dir, 'gpu', { 'xen-cri.io/vgpu': 'true', 'xen-cri.io/vgpu-memory': '1G' });
   const pid = env.crictl(['runp', '--runtime', 'xen-cri', pod]).trim();

@@ -7,7 +7,12 @@ export interface RuncIo {
   /** descriptors for the runc command's stdin, stdout, stderr (the container's, when not a terminal) */
   stdio?: [number | 'ignore', number | 'ignore', number | 'ignore'];
   input?: string;
+  /** how long runc may take before it is killed and the call fails (default RUNC_TIMEOUT_MS) */
+  timeoutMs?: number;
 }
+
+/** Every runc command the shim runs ends at once (create, exec are --detach): one that hangs is killed. */
+export const RUNC_TIMEOUT_MS = 120_000;
 
 export class Runc {
   constructor(readonly binary: string, readonly root: string, readonly reaper: Reaper) {}
@@ -24,14 +29,24 @@ export class Runc {
       });
       let out = '';
       let err = '';
+      const limit = io.timeoutMs ?? RUNC_TIMEOUT_MS;
+      let timedOut = false;
+      const timer = setTimeout(() => {
+        timedOut = true;
+        // Ended, but something it started holds its output open: 'close' would never come.
+        if (child.exitCode !== null || child.signalCode !== null) child.emit('close', child.exitCode, child.signalCode);
+        else child.kill('SIGKILL');
+      }, limit);
       child.stdout?.on('data', (d) => (out += d));
       child.stderr?.on('data', (d) => (err += d));
       if (io.input !== undefined) child.stdin?.end(io.input);
       child.on('error', (e) => reject(new Error(`runc ${args[0]}: cannot run ${this.binary}: ${e.message}`)));
       child.on('close', (code, signal) => {
+        clearTimeout(timer);
         const logged = readRuncErrors(logFile);
         fs.rmSync(logFile, { force: true });
-        if (code === 0) resolve(out);
+        if (timedOut && code !== 0) reject(new Error(`runc ${args[0]}: no answer after ${Math.round(limit / 1000)} s, killed${logged ? `; it logged: ${logged}` : ''}`));
+        else if (code === 0) resolve(out);
         else reject(new Error(`runc ${args[0]}: ${signal ? `killed by ${signal}` : `exit ${code}`}: ${(logged || err).trim() || 'no message'}`));
       });
     });
