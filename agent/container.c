@@ -763,20 +763,29 @@ int container_pids(const char *cid, char *out, size_t cap, char *err, size_t err
 	return 0;
 }
 
-/* A process's resident memory from /proc/PID/smaps_rollup (exact; stat's rss field lags behind
- * for small processes, whose counters the kernel batches), or -1. */
-static long long rss_of(pid_t pid)
+/* Reads a small /proc file of pid into buf (NUL-terminated); its length, or -1. */
+static ssize_t read_proc(pid_t pid, const char *name, char *buf, size_t cap)
 {
-	char path[64], buf[512];
-	snprintf(path, sizeof(path), "/proc/%d/smaps_rollup", (int)pid);
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/%s", (int)pid, name);
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return -1;
-	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	ssize_t n = read(fd, buf, cap - 1);
 	close(fd);
 	if (n <= 0)
 		return -1;
 	buf[n] = 0;
+	return n;
+}
+
+/* A process's resident memory from smaps_rollup (exact; stat's rss field lags behind for small
+ * processes, whose counters the kernel batches), or -1. */
+static long long rss_of(pid_t pid)
+{
+	char buf[512];
+	if (read_proc(pid, "smaps_rollup", buf, sizeof(buf)) < 0)
+		return -1;
 	const char *p = strstr(buf, "\nRss:");
 	return p ? strtoll(p + 5, NULL, 10) * 1024 : -1;
 }
@@ -786,16 +795,9 @@ static long long rss_of(pid_t pid)
 static void add_usage(pid_t pid, void *arg)
 {
 	struct container_stats *st = arg;
-	char path[64], buf[1024];
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
+	char buf[1024];
+	if (read_proc(pid, "stat", buf, sizeof(buf)) < 0)
 		return;
-	ssize_t n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return;
-	buf[n] = 0;
 	char *p = strrchr(buf, ')'); /* the command name may hold spaces and parentheses */
 	if (!p)
 		return;

@@ -30,25 +30,33 @@ export class Runc {
       let out = '';
       let err = '';
       const limit = io.timeoutMs ?? RUNC_TIMEOUT_MS;
+      let settled = false;
       let timedOut = false;
+      const settle = (code: number | null, signal: NodeJS.Signals | null) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        const logged = readRuncErrors(logFile);
+        fs.rmSync(logFile, { force: true });
+        if (code === 0) resolve(out);
+        else if (timedOut) reject(new Error(`runc ${args[0]}: no answer after ${Math.round(limit / 1000)} s, killed${logged ? `; it logged: ${logged}` : ''}`));
+        else reject(new Error(`runc ${args[0]}: ${signal ? `killed by ${signal}` : `exit ${code}`}: ${(logged || err).trim() || 'no message'}`));
+      };
       const timer = setTimeout(() => {
+        // Ended, but something it started holds its output open: its exit stands. Still running: killed.
+        if (child.exitCode !== null || child.signalCode !== null) return settle(child.exitCode, child.signalCode);
         timedOut = true;
-        // Ended, but something it started holds its output open: 'close' would never come.
-        if (child.exitCode !== null || child.signalCode !== null) child.emit('close', child.exitCode, child.signalCode);
-        else child.kill('SIGKILL');
+        child.kill('SIGKILL');
       }, limit);
       child.stdout?.on('data', (d) => (out += d));
       child.stderr?.on('data', (d) => (err += d));
       if (io.input !== undefined) child.stdin?.end(io.input);
-      child.on('error', (e) => reject(new Error(`runc ${args[0]}: cannot run ${this.binary}: ${e.message}`)));
-      child.on('close', (code, signal) => {
+      child.on('error', (e) => {
+        settled = true;
         clearTimeout(timer);
-        const logged = readRuncErrors(logFile);
-        fs.rmSync(logFile, { force: true });
-        if (timedOut && code !== 0) reject(new Error(`runc ${args[0]}: no answer after ${Math.round(limit / 1000)} s, killed${logged ? `; it logged: ${logged}` : ''}`));
-        else if (code === 0) resolve(out);
-        else reject(new Error(`runc ${args[0]}: ${signal ? `killed by ${signal}` : `exit ${code}`}: ${(logged || err).trim() || 'no message'}`));
+        reject(new Error(`runc ${args[0]}: cannot run ${this.binary}: ${e.message}`));
       });
+      child.on('close', (code, signal) => settle(code, signal));
     });
   }
 }

@@ -30,14 +30,23 @@ interface Container {
   execs: Map<string, Exec>;
 }
 
-/** Whether the bundle's container joins a PID namespace (the pod's, the host's) rather than getting its own. */
-export function sharesPidNamespace(bundle: string): boolean {
+interface LinuxSpec {
+  namespaces?: { type: string; path?: string }[];
+  cgroupsPath?: string;
+}
+
+/** The bundle's OCI spec, its linux section; {} when it cannot be read. */
+function linuxSpecOf(bundle: string): LinuxSpec {
   try {
-    const spec = JSON.parse(fs.readFileSync(path.join(bundle, 'config.json'), 'utf8')) as { linux?: { namespaces?: { type: string; path?: string }[] } };
-    return !(spec.linux?.namespaces ?? []).some((n) => n.type === 'pid' && !n.path);
+    return (JSON.parse(fs.readFileSync(path.join(bundle, 'config.json'), 'utf8')) as { linux?: LinuxSpec }).linux ?? {};
   } catch {
-    return false;
+    return {};
   }
+}
+
+/** Whether the container joins a PID namespace (the pod's, the host's) rather than getting its own. */
+export function sharesPidNamespace(linux: LinuxSpec): boolean {
+  return !(linux.namespaces ?? []).some((n) => n.type === 'pid' && !n.path);
 }
 
 const MEMCG = '/sys/fs/cgroup/memory';
@@ -64,7 +73,8 @@ export class ProcessSandbox implements Sandbox {
 
   async createContainer(req: ContainerRequest): Promise<number> {
     const io = new ProcessIo(req.stdio);
-    const c: Container = { id: req.id, bundle: req.bundle, pid: 0, io, rootfsMounted: false, memCgroup: '', sharedPid: sharesPidNamespace(req.bundle), execs: new Map() };
+    const linux = linuxSpecOf(req.bundle);
+    const c: Container = { id: req.id, bundle: req.bundle, pid: 0, io, rootfsMounted: false, memCgroup: '', sharedPid: sharesPidNamespace(linux), execs: new Map() };
     const pidFile = path.join(req.bundle, 'init.pid');
     try {
       c.rootfsMounted = await mountRootfs(req.bundle, req.rootfs);
@@ -82,7 +92,7 @@ export class ProcessSandbox implements Sandbox {
       throw wrap(err, `create container ${req.id}`);
     }
     this.#containers.set(req.id, c);
-    c.memCgroup = memoryCgroupOf(req.bundle, c.pid);
+    c.memCgroup = memoryCgroupOf(linux, c.pid);
     // A new cgroup counts from 0; a container whose init was killed while runc created it still reports its OOM.
     this.#oomCounts.set(req.id, 0);
     this.reaper.watch(c.pid, (status) => void this.#exited(c, '', c.pid, status, io));
@@ -255,15 +265,16 @@ export class ProcessSandbox implements Sandbox {
  * where runc puts it: known even if the init is already gone), else from
  * /proc/PID/cgroup; '' when neither says.
  */
-function memoryCgroupOf(bundle: string, pid: number): string {
-  try {
-    const spec = JSON.parse(fs.readFileSync(path.join(bundle, 'config.json'), 'utf8')) as { linux?: { cgroupsPath?: string } };
-    const p = spec.linux?.cgroupsPath ?? '';
-    if (p.startsWith('/')) return p;
-    // runc (cgroupfs) puts a relative path (e.g. "parent.slice:cri-containerd:ID") under its own cgroup, which is ours
-    if (p) return path.posix.join(cgroupPaths(process.pid).get('memory') ?? '/', p);
-  } catch {
-    /* fall back */
+function memoryCgroupOf(linux: LinuxSpec, pid: number): string {
+  const p = linux.cgroupsPath ?? '';
+  if (p.startsWith('/')) return p;
+  if (p) {
+    try {
+      // runc (cgroupfs) puts a relative path (e.g. "parent.slice:cri-containerd:ID") under its own cgroup, which is ours
+      return path.posix.join(cgroupPaths(process.pid).get('memory') ?? '/', p);
+    } catch {
+      /* fall back */
+    }
   }
   try {
     return cgroupPaths(pid).get('memory') ?? '';

@@ -259,7 +259,8 @@ export class XenSandbox implements Sandbox {
       const u = await this.domain.usage();
       return { cpu: { usage: { total: u.cpuNs } }, memory: { usage: { usage: u.memoryBytes } } };
     }
-    if (c.init.exited || this.agent.closed) return {};
+    if (c.init.exited) throw notFound(`statistics of ${containerId}: the container has exited`);
+    if (this.agent.closed) throw new Error(`statistics of ${containerId}: the pod VM's agent channel is closed (the pod VM is gone)`);
     // In the pod VM, the container's processes (its PID namespace): CPU time and resident memory.
     const f = await this.agent.request(Msg.STATS, [['cid', containerId]], `statistics of ${containerId}`);
     const n = (k: string) => Number(get(f, k) ?? 0) || 0;
