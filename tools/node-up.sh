@@ -74,8 +74,8 @@ if [ "$have_gpu" = 1 ] && command -v nvcc >/dev/null 2>&1; then
   node dist/test/gpu/run-gpu-tests.js vector_add
 else
   [ "$have_gpu" = 1 ] && say "no nvcc here: the CUDA example cannot be compiled; running the channel example instead"
-  say "channel example (no GPU needed): a C guest echoes 64 MiB through the proxy, every byte checked"
-  build/vgpu-tests/ring_client bulk 64
+  say "channel example (no GPU needed): a C guest echoes 64 MiB through a 16 MiB arena of the proxy, every byte checked"
+  VGPU_ARENA_MIB=16 build/vgpu-tests/ring_client bulk 64
   say "a CUDA program's start through libvgpu:"
   build/vgpu-tests/init_client 2>&1 | sed 's/^/  /'
 fi
