@@ -21,6 +21,7 @@ const SIGNATURES = {
   cuCtxSetCurrent: 'int cuCtxSetCurrent(uintptr_t ctx)',
   cuCtxSynchronize: 'int cuCtxSynchronize()',
   cuCtxSetFlags: 'int cuCtxSetFlags(unsigned int flags)',
+  cuCtxGetFlags: 'int cuCtxGetFlags(uintptr_t flags)',
   cuCtxSetLimit: 'int cuCtxSetLimit(int limit, size_t value)',
   cuCtxGetLimit: 'int cuCtxGetLimit(uintptr_t value, int limit)',
   cuCtxGetId: 'int cuCtxGetId(uintptr_t ctx, uintptr_t id)',

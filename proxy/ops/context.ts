@@ -10,6 +10,13 @@ import { op, OpSpec, P, Reply } from './op.js';
 
 /** CUctx_flags a guest may ask for (scheduling, host mapping, local-memory, coredump, sync memops). */
 const CTX_FLAGS_ALLOWED = 0xff;
+/**
+ * The device's real primary context reports CU_CTX_MAP_HOST among its flags
+ * (driver 580); the context that stands in for it is created with it, so
+ * cuCtxGetFlags answers the same through libvgpu.
+ */
+const CU_CTX_MAP_HOST = 0x08;
+const primaryFlags = (flags: number): number => flags | CU_CTX_MAP_HOST;
 
 function createContext(s: Session, cuda: CudaDriver, flags: number): { result: number; id: number } {
   const r = cuda.cuCtxCreate_v4(s.out.addr, 0, flags & CTX_FLAGS_ALLOWED, s.device!.cuDevice);
@@ -55,7 +62,7 @@ export const contextOps: OpSpec[] = [
     if (!deviceOk(s, req.dv.getInt32(P + W.ReqDevice.device, true))) return CUDA_ERROR_INVALID_DEVICE;
     const p = s.primary;
     if (p.ctx === 0) {
-      const { result, id } = createContext(s, cuda, p.flags);
+      const { result, id } = createContext(s, cuda, primaryFlags(p.flags));
       if (result !== CUDA_SUCCESS) return result;
       p.ctx = id;
     }
@@ -81,7 +88,7 @@ export const contextOps: OpSpec[] = [
     if (p.ctx !== 0) {
       const r = s.useCtx(p.ctx);
       if (r !== CUDA_SUCCESS) return r;
-      const set = s.driver()!.cuCtxSetFlags(flags);
+      const set = s.driver()!.cuCtxSetFlags(primaryFlags(flags));
       if (set !== CUDA_SUCCESS) return set;
     }
     p.flags = flags;
@@ -97,7 +104,7 @@ export const contextOps: OpSpec[] = [
       p.ctx = 0;
       if (r !== CUDA_SUCCESS) return r;
       if (p.retains > 0) {
-        const { result, id } = createContext(s, cuda, p.flags);
+        const { result, id } = createContext(s, cuda, primaryFlags(p.flags));
         if (result !== CUDA_SUCCESS) {
           p.retains = 0;
           return result;
@@ -141,6 +148,9 @@ export const contextOps: OpSpec[] = [
     r = cuda.cuCtxGetCacheConfig(m.addr);
     if (r !== CUDA_SUCCESS) return r;
     dv.setUint32(W.RspCtxInfo.cache_config, m.dv.getUint32(0, true), true);
+    r = cuda.cuCtxGetFlags(m.addr);
+    if (r !== CUDA_SUCCESS) return r;
+    dv.setUint32(W.RspCtxInfo.flags, m.dv.getUint32(0, true), true);
     return CUDA_SUCCESS;
   }, { needsCtx: true }),
 

@@ -172,6 +172,26 @@ function checkedImage(s: Session, req: Request): boolean {
   return bytes === s.stage.length && bytes > 0 && s.stage.terminate();
 }
 
+function refusedOptions(s: Session, r: number): number {
+  s.log.info({ result: r }, 'a module image load refused: a JIT or library option this proxy does not take');
+  return r;
+}
+
+/** A load the driver refused, logged with what was asked and the driver's error log (the guest sees only the code). */
+function logLoadFailure(s: Session, call: string, plan: LoadPlan, r: number): void {
+  if (r === CUDA_SUCCESS) return;
+  const m = s.launchMem;
+  const options = Array.from({ length: plan.jitCount }, (_, i) => m.dv.getUint32(OPT_IDS + i * 4, true));
+  let errorLog = '';
+  if (plan.logCap) {
+    const b = m.u8.subarray(plan.errorLog - m.addr, plan.errorLog - m.addr + plan.logCap);
+    const end = b.indexOf(0);
+    errorLog = Buffer.from(b.subarray(0, end < 0 ? b.length : end)).toString('utf8');
+  }
+  s.log.info({ call, result: r, bytes: s.stage.length, jit_options: options, library_options: plan.libCount, error_log: errorLog || undefined },
+    'the driver refused a module image');
+}
+
 /** After a load from bytes the guest sent, remember them for every guest. */
 function remember(s: Session, r: number): void {
   if (r === CUDA_SUCCESS && s.moduleCache && !s.stage.fromCache) s.moduleCache.store(s.stage.view());
@@ -199,9 +219,10 @@ export const moduleOps: OpSpec[] = [
     const cuda = s.driver()!;
     if (!checkedImage(s, req)) return CUDA_ERROR_INVALID_IMAGE;
     const plan = planLoad(s, req);
-    if (typeof plan === 'number') return plan;
+    if (typeof plan === 'number') return refusedOptions(s, plan);
     const m = s.launchMem;
     const r = cuda.cuModuleLoadDataEx(s.out.addr, s.stage.addr, plan.jitCount, m.addr + OPT_IDS, m.addr + OPT_VALUES);
+    logLoadFailure(s, 'cuModuleLoadDataEx', plan, r);
     remember(s, r);
     const id = r === CUDA_SUCCESS ? addHandle(s, 'module', C.readU64(s.out.dv, 0), req.ctx) : 0;
     s.stage.reset();
@@ -251,10 +272,11 @@ export const moduleOps: OpSpec[] = [
     const cuda = s.driver()!;
     if (!checkedImage(s, req)) return CUDA_ERROR_INVALID_IMAGE;
     const plan = planLoad(s, req);
-    if (typeof plan === 'number') return plan;
+    if (typeof plan === 'number') return refusedOptions(s, plan);
     const m = s.launchMem;
     const r = cuda.cuLibraryLoadData(s.out.addr, s.stage.addr, m.addr + OPT_IDS, m.addr + OPT_VALUES, plan.jitCount,
       m.addr + LIB_IDS, m.addr + LIB_VALUES, plan.libCount);
+    logLoadFailure(s, 'cuLibraryLoadData', plan, r);
     remember(s, r);
     const id = r === CUDA_SUCCESS ? addHandle(s, 'library', C.readU64(s.out.dv, 0), 0) : 0;
     s.stage.reset();

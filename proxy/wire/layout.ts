@@ -351,12 +351,14 @@ export const ReqLimit = {
 
 /** struct vgpu_rsp_ctx_info */
 export const RspCtxInfo = {
-  SIZE: 24,
+  SIZE: 32,
   ctx_unique_id: 0, // 8 bytes
   api_version: 8, // 4 bytes
   least_priority: 12, // 4 bytes
   greatest_priority: 16, // 4 bytes
   cache_config: 20, // 4 bytes
+  flags: 24, // 4 bytes
+  pad: 28, // 4 bytes
 } as const;
 
 /** struct vgpu_req_mem_alloc */

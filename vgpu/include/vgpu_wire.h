@@ -323,6 +323,8 @@ struct vgpu_rsp_ctx_info {
 	int32_t  least_priority;    /* cuCtxGetStreamPriorityRange */
 	int32_t  greatest_priority;
 	uint32_t cache_config;      /* CUfunc_cache */
+	uint32_t flags;             /* cuCtxGetFlags: the flags in effect, as the driver reports them */
+	uint32_t pad;
 };
 
 /* --- memory --- */

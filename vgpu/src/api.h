@@ -60,6 +60,7 @@ struct vgpu_ctx {
 	unsigned api_version;
 	int      least_priority, greatest_priority;
 	CUfunc_cache cache_config;
+	unsigned int driver_flags; /* cuCtxGetFlags (ctx_info) */
 	/* Limits fetched or set, by CUlimit. */
 	size_t   limits[VGPU_LIMIT_COUNT];
 	uint32_t limits_known;    /* bit per CUlimit */

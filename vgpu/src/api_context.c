@@ -181,18 +181,6 @@ VGPU_EXPORT CUresult cuCtxGetDevice_v2(CUdevice *device, CUcontext ctx)
 	return CUDA_SUCCESS;
 }
 
-VGPU_EXPORT CUresult cuCtxGetFlags(unsigned int *flags)
-{
-	struct vgpu_ctx *c;
-	CUresult r = vgpu_need_ctx(&c);
-	if (r != CUDA_SUCCESS)
-		return r;
-	if (!flags)
-		return CUDA_ERROR_INVALID_VALUE;
-	*flags = c->flags;
-	return CUDA_SUCCESS;
-}
-
 VGPU_EXPORT CUresult cuCtxSynchronize(void)
 {
 	struct vgpu_ctx *c;
@@ -226,9 +214,24 @@ static CUresult ctx_info(struct vgpu_ctx *c)
 	c->least_priority = info.least_priority;
 	c->greatest_priority = info.greatest_priority;
 	c->cache_config = (CUfunc_cache)info.cache_config;
+	c->driver_flags = info.flags;
 	__atomic_store_n(&c->info_fetched, 1, __ATOMIC_RELEASE);
 	pthread_mutex_unlock(&c->lock);
 	return CUDA_SUCCESS;
+}
+
+VGPU_EXPORT CUresult cuCtxGetFlags(unsigned int *flags)
+{
+	struct vgpu_ctx *c;
+	CUresult r = vgpu_need_ctx(&c);
+	if (r != CUDA_SUCCESS)
+		return r;
+	if (!flags)
+		return CUDA_ERROR_INVALID_VALUE;
+	/* As the driver reports them: it adds flags of its own (CU_CTX_MAP_HOST) to those asked for. */
+	if ((r = ctx_info(c)) == CUDA_SUCCESS)
+		*flags = c->driver_flags;
+	return r;
 }
 
 VGPU_EXPORT CUresult cuCtxGetApiVersion(CUcontext ctx, unsigned int *version)
@@ -428,8 +431,10 @@ VGPU_EXPORT CUresult cuDevicePrimaryCtxSetFlags_v2(CUdevice dev, unsigned int fl
 	struct vgpu_req_primary_flags req = { .device = dev, .flags = flags };
 	pthread_mutex_lock(&vgpu.lock);
 	r = vgpu_rpc(VGPU_OP_PRIMARY_SET_FLAGS, 0, &req, sizeof(req), NULL, 0);
-	if (r == CUDA_SUCCESS)
+	if (r == CUDA_SUCCESS) {
 		vgpu.primary.flags = flags;
+		__atomic_store_n(&vgpu.primary.info_fetched, 0, __ATOMIC_RELEASE); /* its flags in effect changed */
+	}
 	pthread_mutex_unlock(&vgpu.lock);
 	return r;
 }

@@ -131,6 +131,24 @@ static CUresult stage(const uint8_t *image, size_t size)
 	return r;
 }
 
+/* A load the driver (or the proxy) refused, with what was asked: the application sees only the code. */
+static void log_load_failure(uint16_t op, CUresult r, size_t size, enum vgpu_image_kind kind, int cached, unsigned njit,
+			     const CUjit_option *jit_options, unsigned nlib, const CUlibraryOption *lib_options)
+{
+	if (!vgpu_log_enabled(VGPU_LOG_INFO))
+		return;
+	char opts[256];
+	size_t at = 0;
+	opts[0] = 0;
+	for (unsigned i = 0; i < njit + nlib && at < sizeof(opts) - 16; i++)
+		at += (size_t)snprintf(opts + at, sizeof(opts) - at, "%s%s%u", i ? "," : "", i < njit ? "jit" : "lib",
+				       i < njit ? (unsigned)jit_options[i] : (unsigned)lib_options[i - njit]);
+	static const char *kinds[] = { [VGPU_IMAGE_TEXT] = "text", [VGPU_IMAGE_CUBIN] = "cubin", [VGPU_IMAGE_FATBIN] = "fatbin" };
+	VGPU_INFO("event=image_load_failed call=%s result=%d bytes=%zu kind=%s from_cache=%d options=%s",
+		  op == VGPU_OP_LIBRARY_LOAD ? "cuLibraryLoadData" : "cuModuleLoadData", (int)r, size,
+		  (unsigned)kind < 3 ? kinds[kind] : "?", cached, at ? opts : "none");
+}
+
 /*
  * Sends an image and loads it as a module (op MODULE_LOAD) or a library
  * (LIBRARY_LOAD); *id is the new handle id.
@@ -142,8 +160,11 @@ static CUresult load_image(uint16_t op, uint32_t ctx, const void *image, unsigne
 		return CUDA_ERROR_INVALID_VALUE;
 	enum vgpu_image_kind kind;
 	size_t size = vgpu_image_size(&image, &kind);
-	if (size == 0)
+	if (size == 0) {
+		VGPU_INFO("event=image_refused reason=\"no module image this library recognises (fatbin, ELF cubin or PTX text)\" first_word=0x%08x",
+			  *(const uint32_t *)image);
 		return CUDA_ERROR_INVALID_IMAGE;
+	}
 	struct vgpu_jit_option wire[2 * MAX_JIT_OPTIONS];
 	struct jit_out out;
 	long log = jit_marshal(njit, jit_options, jit_values, wire, &out);
@@ -184,6 +205,8 @@ static CUresult load_image(uint16_t op, uint32_t ctx, const void *image, unsigne
 			r = vgpu_call_wait(vgpu.ch, seq, rsp, VGPU_RECORD_MAX, &len);
 	}
 	vgpu_call_end(vgpu.ch);
+	if (r != CUDA_SUCCESS)
+		log_load_failure(op, r, size, kind, cached.value != 0, njit, jit_options, nlib, lib_options);
 	if (len >= sizeof(struct vgpu_rsp_module_load)) {
 		jit_unmarshal(&out, rsp, len);
 		struct vgpu_rsp_module_load head;

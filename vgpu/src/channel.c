@@ -332,6 +332,8 @@ CUresult vgpu_call_wait(struct vgpu_channel *ch, uint32_t seq, void *rsp, size_t
 	if (rsp && rsp_cap)
 		memcpy(rsp, rec + sizeof(h), payload < rsp_cap ? payload : rsp_cap);
 	vgpu_ring_consume(&ch->rsp, h.len);
+	if (h.result != CUDA_SUCCESS)
+		VGPU_DEBUG("event=call_failed op=%u seq=%u result=%u", h.op, seq, h.result);
 	return (CUresult)h.result;
 }
 

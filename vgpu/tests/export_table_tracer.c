@@ -16,8 +16,19 @@
  *                      each call (the first 4 of each entry) and then call
  *                      the real entry.  Never CUDART_INTERFACE or
  *                      INTEGRITY_CHECK: the integrity check hashes their
- *                      addresses.  Nor the context-local storage table,
- *                      whose length is unknown.
+ *                      addresses.  The context-local storage table
+ *                      (c693336e) has no size word: its three entries
+ *                      (slot 3 is NULL) are traced from slot 0.
+ *   VGPU_TRACE_CALLS   1: every entry point handed out by cuGetProcAddress
+ *                      is wrapped, and each call that fails is logged with
+ *                      its name and result, as is the first call of each
+ *                      entry (what the application uses, in order); 2: every
+ *                      call.  Wrapped entries pass 6 register and 8 stack
+ *                      arguments through: enough for every driver entry
+ *                      (none takes floating-point arguments).
+ *   VGPU_TRACE_INPLACE the same, for tables traced where they lie (their
+ *                      entries swapped): CUDART_INTERFACE (6bd5fb6c), whose
+ *                      address the integrity check hashes.
  *   VGPU_TRACE_REFUSE  comma list of UUID prefixes refused with
  *                      CUDA_ERROR_INVALID_VALUE, to see whether the asking
  *                      library copes without the table.
@@ -32,6 +43,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -47,6 +59,7 @@
 #define CALLS_LOGGED 4
 
 static void *real_lib;
+static int trace_calls_level = -1; /* VGPU_TRACE_CALLS; read when the first entry point is handed out */
 static CUresult (*real_get_export_table)(const void **, const CUuuid *);
 static CUresult (*real_get_proc_address)(const char *, void **, int, cuuint64_t);
 static CUresult (*real_get_proc_address_v2)(const char *, void **, int, cuuint64_t, CUdriverProcAddressQueryResult *);
@@ -123,7 +136,7 @@ static uint64_t trace_call(unsigned t, unsigned s, const void *ret, uint64_t a0,
 	entry6 fn = (entry6)traced[t].real[s];
 	uint64_t r = fn(a0, a1, a2, a3, a4, a5);
 	unsigned n = __atomic_add_fetch(&calls[t][s], 1, __ATOMIC_RELAXED);
-	if (n <= CALLS_LOGGED) {
+	if (n <= CALLS_LOGGED || trace_calls_level >= 2) {
 		char who[256], m[6][100];
 		uint64_t a[6] = { a0, a1, a2, a3, a4, a5 };
 		for (unsigned i = 0; i < 6; i++)
@@ -167,7 +180,9 @@ static const void **traced_copy(const uint8_t *uuid, const void **real)
 			pthread_mutex_unlock(&traced_lock);
 			return traced[i].copy;
 		}
-	unsigned len = (unsigned)((uintptr_t)real[0] / sizeof(void *));
+	/* The context-local storage table starts with a function, not a size. */
+	int no_size = uuid[0] == 0xc6 && uuid[1] == 0x93 && uuid[2] == 0x33 && uuid[3] == 0x6e;
+	unsigned len = no_size ? 4 : (unsigned)((uintptr_t)real[0] / sizeof(void *));
 	if (traced_count == TABLES_MAX || len == 0 || len > SLOTS_MAX) {
 		pthread_mutex_unlock(&traced_lock);
 		return real;
@@ -177,12 +192,53 @@ static const void **traced_copy(const uint8_t *uuid, const void **real)
 	tr->real = real;
 	tr->len = len;
 	tr->copy = calloc(len, sizeof(void *));
-	tr->copy[0] = real[0];
+	tr->copy[0] = no_size ? trampolines[traced_count][0] : real[0];
 	for (unsigned s = 1; s < len; s++)
 		tr->copy[s] = real[s] ? trampolines[traced_count][s] : NULL;
 	traced_count++;
 	pthread_mutex_unlock(&traced_lock);
 	return tr->copy;
+}
+
+/*
+ * A table traced in place (VGPU_TRACE_INPLACE): its entries are swapped for
+ * the tracing trampolines where the table lies, so its address does not
+ * change.  For CUDART_INTERFACE, whose address the integrity check hashes
+ * (the check hashes the table's address, not its entries).
+ */
+static const void **traced_inplace(const uint8_t *uuid, const void **table)
+{
+	pthread_mutex_lock(&traced_lock);
+	for (unsigned i = 0; i < traced_count; i++)
+		if (!memcmp(traced[i].uuid, uuid, 16)) {
+			pthread_mutex_unlock(&traced_lock);
+			return table;
+		}
+	unsigned len = (unsigned)((uintptr_t)table[0] / sizeof(void *));
+	if (traced_count == TABLES_MAX || len == 0 || len > SLOTS_MAX) {
+		pthread_mutex_unlock(&traced_lock);
+		return table;
+	}
+	long page = sysconf(_SC_PAGESIZE);
+	uintptr_t start = (uintptr_t)table & ~(uintptr_t)(page - 1);
+	uintptr_t end = ((uintptr_t)(table + len) + (uintptr_t)page - 1) & ~(uintptr_t)(page - 1);
+	if (mprotect((void *)start, end - start, PROT_READ | PROT_WRITE) != 0) {
+		fprintf(stderr, "tracer: cannot make table %02x%02x%02x%02x writable\n", uuid[0], uuid[1], uuid[2], uuid[3]);
+		pthread_mutex_unlock(&traced_lock);
+		return table;
+	}
+	struct traced *tr = &traced[traced_count];
+	memcpy(tr->uuid, uuid, 16);
+	tr->real = calloc(len, sizeof(void *));
+	memcpy(tr->real, table, len * sizeof(void *));
+	tr->len = len;
+	tr->copy = table;
+	for (unsigned s = 1; s < len; s++)
+		if (table[s])
+			table[s] = trampolines[traced_count][s];
+	traced_count++;
+	pthread_mutex_unlock(&traced_lock);
+	return table;
 }
 
 EXPORT CUresult cuGetExportTable(const void **pp, const CUuuid *id)
@@ -202,7 +258,118 @@ EXPORT CUresult cuGetExportTable(const void **pp, const CUuuid *id)
 		caller(ret, who, sizeof(who)), (int)r, r == CUDA_SUCCESS && *pp ? (unsigned long)(uintptr_t)((const void **)*pp)[0] : 0ul);
 	if (r == CUDA_SUCCESS && *pp && listed("VGPU_TRACE_TABLES", u))
 		*pp = traced_copy(u, (const void **)*pp);
+	else if (r == CUDA_SUCCESS && *pp && listed("VGPU_TRACE_INPLACE", u))
+		*pp = traced_inplace(u, (const void **)*pp);
 	return r;
+}
+
+/* --- every entry point: name and result (VGPU_TRACE_CALLS) --- */
+#define WRAPPED_MAX 1000
+struct wrapped {
+	const char *name;
+	void *real;
+	unsigned calls;
+};
+static struct wrapped wrapped[WRAPPED_MAX];
+static unsigned wrapped_count;
+static pthread_mutex_t wrapped_lock = PTHREAD_MUTEX_INITIALIZER;
+
+typedef uint64_t (*entry14)(uint64_t, uint64_t, uint64_t, uint64_t, uint64_t, uint64_t, uint64_t, uint64_t, uint64_t,
+			    uint64_t, uint64_t, uint64_t, uint64_t, uint64_t);
+
+static uint64_t wrapped_call(unsigned i, const void *ret, uint64_t a0, uint64_t a1, uint64_t a2, uint64_t a3, uint64_t a4,
+			     uint64_t a5, uint64_t s0, uint64_t s1, uint64_t s2, uint64_t s3, uint64_t s4, uint64_t s5,
+			     uint64_t s6, uint64_t s7)
+{
+	uint64_t r = ((entry14)wrapped[i].real)(a0, a1, a2, a3, a4, a5, s0, s1, s2, s3, s4, s5, s6, s7);
+	unsigned n = __atomic_add_fetch(&wrapped[i].calls, 1, __ATOMIC_RELAXED);
+	if ((uint32_t)r != 0 || n == 1 || trace_calls_level >= 2) {
+		char who[256], out[100];
+		dump_at(a0, out, sizeof(out)); /* what the call left at its first argument, when that is a pointer */
+		fprintf(stderr, "tracer: fn=%s n=%u rc=%u caller=%s args=%#lx,%#lx,%#lx,%#lx%s\n", wrapped[i].name, n, (unsigned)(uint32_t)r,
+			caller(ret, who, sizeof(who)), (unsigned long)a0, (unsigned long)a1, (unsigned long)a2, (unsigned long)a3, out);
+	}
+	return r;
+}
+
+#define WR_FN(t, s) \
+	static uint64_t wr_##t##_##s(uint64_t a0, uint64_t a1, uint64_t a2, uint64_t a3, uint64_t a4, uint64_t a5, uint64_t s0, \
+				  uint64_t s1, uint64_t s2, uint64_t s3, uint64_t s4, uint64_t s5, uint64_t s6, uint64_t s7) \
+	{ \
+		return wrapped_call(t * 100 + s, __builtin_return_address(0), a0, a1, a2, a3, a4, a5, s0, s1, s2, s3, s4, s5, s6, s7); \
+	}
+#define WR_ADDR(t, s) (void *)wr_##t##_##s,
+#define WR_HUNDRED(h) REP100(WR_FN, h)
+WR_HUNDRED(0)
+WR_HUNDRED(1)
+WR_HUNDRED(2)
+WR_HUNDRED(3)
+WR_HUNDRED(4)
+WR_HUNDRED(5)
+WR_HUNDRED(6)
+WR_HUNDRED(7)
+WR_HUNDRED(8)
+WR_HUNDRED(9)
+static void *const wrappers[WRAPPED_MAX] = { REP100(WR_ADDR, 0) REP100(WR_ADDR, 1) REP100(WR_ADDR, 2) REP100(WR_ADDR, 3)
+					     REP100(WR_ADDR, 4) REP100(WR_ADDR, 5) REP100(WR_ADDR, 6) REP100(WR_ADDR, 7)
+					     REP100(WR_ADDR, 8) REP100(WR_ADDR, 9) };
+
+/* The wrapper for an entry point, one per (name, address); the entry itself when the pool is spent. */
+static void *wrap_entry(const char *symbol, void *real)
+{
+	if (trace_calls_level < 0) {
+		const char *v = getenv("VGPU_TRACE_CALLS");
+		trace_calls_level = v ? atoi(v) : 0;
+	}
+	if (trace_calls_level <= 0)
+		return real;
+	pthread_mutex_lock(&wrapped_lock);
+	void *w = real;
+	for (unsigned i = 0; i < wrapped_count; i++)
+		if (wrapped[i].real == real && !strcmp(wrapped[i].name, symbol)) {
+			w = wrappers[i];
+			goto out;
+		}
+	if (wrapped_count < WRAPPED_MAX) {
+		wrapped[wrapped_count] = (struct wrapped){ .name = strdup(symbol), .real = real };
+		w = wrappers[wrapped_count++];
+	}
+out:
+	pthread_mutex_unlock(&wrapped_lock);
+	return w;
+}
+
+/* --- cuLibraryLoadData: its arguments and the driver's answer, natively --- */
+static CUresult (*real_library_load_data)(CUlibrary *, const void *, CUjit_option *, void **, unsigned, CUlibraryOption *,
+					  void **, unsigned);
+
+static CUresult traced_library_load_data(CUlibrary *library, const void *code, CUjit_option *jit_options, void **jit_values,
+					 unsigned njit, CUlibraryOption *lib_options, void **lib_values, unsigned nlib)
+{
+	CUresult r = real_library_load_data(library, code, jit_options, jit_values, njit, lib_options, lib_values, nlib);
+	char line[1024], head[160];
+	size_t n = (size_t)snprintf(line, sizeof(line), "tracer: cuLibraryLoadData rc=%d njit=%u nlib=%u", (int)r, njit, nlib);
+	for (unsigned i = 0; i < njit && n < sizeof(line) - 64; i++)
+		n += (size_t)snprintf(line + n, sizeof(line) - n, " jit%u=%#lx", (unsigned)jit_options[i], (unsigned long)(uintptr_t)jit_values[i]);
+	for (unsigned i = 0; i < nlib && n < sizeof(line) - 64; i++)
+		n += (size_t)snprintf(line + n, sizeof(line) - n, " lib%u=%#lx", (unsigned)lib_options[i], (unsigned long)(uintptr_t)lib_values[i]);
+	dump_at((uint64_t)(uintptr_t)code, head, sizeof(head));
+	fprintf(stderr, "%s%s\n", line, head);
+	return r;
+}
+
+/* The entries this library answers in place of the driver's. */
+static void override(const char *symbol, void **pfn, int version)
+{
+	if (!strcmp(symbol, "cuGetExportTable"))
+		*pfn = (void *)cuGetExportTable;
+	else if (!strcmp(symbol, "cuGetProcAddress"))
+		*pfn = version >= 12000 ? (void *)cuGetProcAddress_v2 : (void *)cuGetProcAddress;
+	else if (!strcmp(symbol, "cuLibraryLoadData")) {
+		real_library_load_data = *pfn;
+		*pfn = (void *)traced_library_load_data;
+	} else
+		*pfn = wrap_entry(symbol, *pfn);
 }
 
 EXPORT CUresult cuGetProcAddress(const char *symbol, void **pfn, int version, cuuint64_t flags);
@@ -212,12 +379,8 @@ EXPORT CUresult cuGetProcAddress_v2(const char *symbol, void **pfn, int version,
 {
 	pthread_once(&real_once, load_real);
 	CUresult r = real_get_proc_address_v2(symbol, pfn, version, flags, status);
-	if (r == CUDA_SUCCESS && symbol && pfn && *pfn) {
-		if (!strcmp(symbol, "cuGetExportTable"))
-			*pfn = (void *)cuGetExportTable;
-		else if (!strcmp(symbol, "cuGetProcAddress"))
-			*pfn = version >= 12000 ? (void *)cuGetProcAddress_v2 : (void *)cuGetProcAddress;
-	}
+	if (r == CUDA_SUCCESS && symbol && pfn && *pfn)
+		override(symbol, pfn, version);
 	return r;
 }
 
@@ -225,12 +388,8 @@ EXPORT CUresult cuGetProcAddress(const char *symbol, void **pfn, int version, cu
 {
 	pthread_once(&real_once, load_real);
 	CUresult r = real_get_proc_address(symbol, pfn, version, flags);
-	if (r == CUDA_SUCCESS && symbol && pfn && *pfn) {
-		if (!strcmp(symbol, "cuGetExportTable"))
-			*pfn = (void *)cuGetExportTable;
-		else if (!strcmp(symbol, "cuGetProcAddress"))
-			*pfn = version >= 12000 ? (void *)cuGetProcAddress_v2 : (void *)cuGetProcAddress;
-	}
+	if (r == CUDA_SUCCESS && symbol && pfn && *pfn)
+		override(symbol, pfn, version);
 	return r;
 }
 
