@@ -29,14 +29,12 @@ const LIBRARY_BINARY_IS_PRESERVED = 1;
 /*
  * Native layout built in s.launchMem for a load:
  *   [0, 1024)        jit option ids (uint32)        [1024, 1536) jit values (void*)
- *   [1536, 2048)     library option ids             [2048, 2560) library values
  *   [4096, +64K)     info log                        then error log
+ * Library options reach the driver as none (see planLoad).
  * launchMem is 64 KiB, so logs are capped to fit.
  */
 const OPT_IDS = 0;
 const OPT_VALUES = 1024;
-const LIB_IDS = 1536;
-const LIB_VALUES = 2048;
 const LOG_AREA = 4096;
 
 interface LoadPlan {
@@ -75,10 +73,9 @@ function planLoad(s: Session, req: Request): LoadPlan | number {
   for (let i = 0; i < libCount; i++, at += W.JitOption.SIZE) {
     const opt = dv.getUint32(at + W.JitOption.option, true);
     if (opt === LIBRARY_HOST_UNIVERSAL_FUNCTION_AND_DATA_TABLE) return CUDA_ERROR_NOT_SUPPORTED;
+    // A memory-usage hint, checked and dropped: the staged image is reused for the
+    // next load, so the driver must keep its own copy (its default).
     if (opt !== LIBRARY_BINARY_IS_PRESERVED) return CUDA_ERROR_INVALID_VALUE;
-    // The staged image is reused for the next load, so the driver must keep its own copy.
-    m.dv.setUint32(LIB_IDS + i * 4, opt, true);
-    C.writeU64(m.dv, LIB_VALUES + i * 8, 0);
   }
   m.u8.fill(0, LOG_AREA, LOG_AREA + 2 * logCap);
   return { jitCount, libCount, infoLog, errorLog, logCap };
@@ -274,8 +271,7 @@ export const moduleOps: OpSpec[] = [
     const plan = planLoad(s, req);
     if (typeof plan === 'number') return refusedOptions(s, plan);
     const m = s.launchMem;
-    const r = cuda.cuLibraryLoadData(s.out.addr, s.stage.addr, m.addr + OPT_IDS, m.addr + OPT_VALUES, plan.jitCount,
-      m.addr + LIB_IDS, m.addr + LIB_VALUES, plan.libCount);
+    const r = cuda.cuLibraryLoadData(s.out.addr, s.stage.addr, m.addr + OPT_IDS, m.addr + OPT_VALUES, plan.jitCount, 0, 0, 0);
     logLoadFailure(s, 'cuLibraryLoadData', plan, r);
     remember(s, r);
     const id = r === CUDA_SUCCESS ? addHandle(s, 'library', C.readU64(s.out.dv, 0), 0) : 0;

@@ -476,8 +476,17 @@ VGPU_EXPORT CUresult cuLibraryLoadData(CUlibrary *library, const void *code, CUj
 	CUresult r = vgpu_ready();
 	if (r != CUDA_SUCCESS)
 		return r;
-	if (!library || (numLibraryOptions && (!libraryOptions || !libraryOptionValues)))
+	if (!library)
 		return CUDA_ERROR_INVALID_VALUE;
+	/*
+	 * The values may be NULL: the one option taken, CU_LIBRARY_BINARY_IS_PRESERVED,
+	 * is a hint whose value is not read, and cuBLASLt 13 loads its CUTLASS
+	 * cubins with the option and no values (driver 580 accepts that).
+	 */
+	if (numLibraryOptions && !libraryOptions) {
+		VGPU_INFO("event=image_refused call=cuLibraryLoadData reason=\"%u library options and no option array\"", numLibraryOptions);
+		return CUDA_ERROR_INVALID_VALUE;
+	}
 	uint32_t id = 0;
 	r = load_image(VGPU_OP_LIBRARY_LOAD, vgpu_ctx_id(vgpu_current_ctx()), code, numJitOptions, jitOptions, jitOptionsValues,
 		       numLibraryOptions, libraryOptions, &id);

@@ -6,8 +6,9 @@
  *      buffers with their sizes, optimisation level, verbose log), launched
  *      with cuLaunchKernelEx whose config carries launch attributes
  *      (priority, cluster dimension 1x1x1).
- *   2. The cubin through cuLibraryLoadData + cuLibraryGetKernel, launched with
- *      cuLaunchKernel given the CUkernel cast to CUfunction.
+ *   2. The cubin through cuLibraryLoadData (with CU_LIBRARY_BINARY_IS_PRESERVED
+ *      and no option values, as cuBLASLt passes them) + cuLibraryGetKernel,
+ *      launched with cuLaunchKernel given the CUkernel cast to CUfunction.
  *   3. The library's function (cuKernelGetFunction) launched with cuLaunchKernel
  *      and its parameters packed into an `extra` buffer, at the offsets that
  *      cuFuncGetParamInfo reports.
@@ -209,7 +210,9 @@ int main(int argc, char **argv)
     size_t cubin_size = 0;
     unsigned char *cubin = read_kernel_image(&args, "matmul.cubin", &cubin_size);
     CUlibrary lib;
-    CHECK(cuLibraryLoadData(&lib, cubin, NULL, NULL, 0, NULL, NULL, 0));
+    /* As cuBLASLt 13 loads its CUTLASS cubins: the "binary is preserved" hint and no value array. */
+    CUlibraryOption lib_opts[] = { CU_LIBRARY_BINARY_IS_PRESERVED };
+    CHECK(cuLibraryLoadData(&lib, cubin, NULL, NULL, 0, lib_opts, NULL, 1));
     CUkernel kern;
     CHECK(cuLibraryGetKernel(&kern, lib, "sgemm_tiled"));
     CUfunction f_lib;
