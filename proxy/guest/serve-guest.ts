@@ -138,6 +138,6 @@ export function serveGuest(data: GuestWorkerData): GuestEnded {
   link.close();
   C.close(fd);
   C.munmap(scratch.addr, scratch.size);
-  log.info({ reason, served: loop.served, ...released }, 'guest disconnected: everything it held is released');
+  log.info({ reason, served: loop.served, sleeps: loop.sleeps, late_wakes: loop.lateWakes, ...released }, 'guest disconnected: everything it held is released');
   return { guestId, reason, served: loop.served };
 }

@@ -39,6 +39,9 @@ export class ServeLoop {
   readonly #wakeEvery: number;
   fault: ChannelFault | null = null;
   served = 0;
+  /** Sleeps, and those that ended by timeout with a request already waiting (the guest's kick came late or not at all). */
+  sleeps = 0;
+  lateWakes = 0;
 
   constructor(
     readonly s: Session,
@@ -154,6 +157,7 @@ export class ServeLoop {
       return null;
     }
     this.#wakeGuest();
+    this.sleeps++;
     const sockEvents = this.#sleep();
     Atomics.store(ctrl, CtrlWord.proxyWaiting, 0);
     if (Atomics.load(this.opts.stop, 0) !== 0) return 'stopped';
@@ -182,6 +186,7 @@ export class ServeLoop {
     m.dv.setInt16(12, C.POLLIN, true);
     m.dv.setInt16(14, 0, true);
     const r = C.poll(m.addr, watchSock ? 2 : 1, watchSock ? SLEEP_MS : 100);
+    if (r === 0 && this.#reader.pending()) this.lateWakes++;
     if (r <= 0) return 0;
     if (m.dv.getInt16(6, true) & C.POLLIN) this.link.drainWake(m);
     return watchSock ? m.dv.getInt16(14, true) : 0;

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "channel.h"
@@ -53,6 +54,9 @@ static int want_xen(const char **why)
 	*why = "auto";
 	return (!sock || !*sock) && access("/dev/xen/gntalloc", F_OK) == 0;
 }
+
+/* The process's channel, for the statistics at exit (the channel stays open until then). */
+static struct vgpu_channel *opened;
 
 CUresult vgpu_channel_open(struct vgpu_channel **out, const char *client)
 {
@@ -105,14 +109,33 @@ CUresult vgpu_channel_open(struct vgpu_channel **out, const char *client)
 	pthread_mutex_init(&ch->call_lock, NULL);
 	VGPU_INFO("event=connected socket=%s guest=%u transport=%s arena_mib=%u", xen ? "-" : path, ch->tp->guest_id,
 		  ch->tp->ops->name, sizes.arena >> 20);
+	opened = ch;
 	*out = ch;
 	return CUDA_SUCCESS;
+}
+
+static void log_stats(struct vgpu_channel *ch)
+{
+	VGPU_INFO("event=channel_stats sleeps=%llu slept_ms=%llu slices_timed_out=%llu",
+		  (unsigned long long)__atomic_load_n(&ch->sleeps, __ATOMIC_RELAXED),
+		  (unsigned long long)(__atomic_load_n(&ch->slept_us, __ATOMIC_RELAXED) / 1000u),
+		  (unsigned long long)__atomic_load_n(&ch->timed_out, __ATOMIC_RELAXED));
+}
+
+__attribute__((destructor)) static void stats_at_exit(void)
+{
+	struct vgpu_channel *ch = opened;
+	if (ch && ch->owner_pid == getpid())
+		log_stats(ch);
 }
 
 void vgpu_channel_close(struct vgpu_channel *ch)
 {
 	if (!ch)
 		return;
+	log_stats(ch);
+	if (ch == opened)
+		opened = NULL;
 	ch->tp->ops->close(ch->tp);
 	pthread_mutex_destroy(&ch->send_lock);
 	pthread_mutex_destroy(&ch->call_lock);
@@ -150,6 +173,21 @@ static void kick_proxy(struct vgpu_channel *ch)
 		ch->tp->ops->kick(ch->tp);
 }
 
+/*
+ * Counts a sleep on the wake word.  One that lasted the whole slice ended by
+ * its timeout, not by the proxy's wake-up: a wake-up came late or not at all
+ * (or the proxy was busy that long); vgpu_channel_close reports the counts.
+ */
+static void note_sleep(struct vgpu_channel *ch, const struct timespec *t0, const struct timespec *t1)
+{
+	int64_t ns = (int64_t)(t1->tv_sec - t0->tv_sec) * 1000000000 + (t1->tv_nsec - t0->tv_nsec);
+	uint64_t us = ns > 0 ? (uint64_t)ns / 1000u : 0;
+	__atomic_add_fetch(&ch->sleeps, 1, __ATOMIC_RELAXED);
+	__atomic_add_fetch(&ch->slept_us, us, __ATOMIC_RELAXED);
+	if (us >= (uint64_t)SLEEP_SLICE_MS * 1000u * 9 / 10)
+		__atomic_add_fetch(&ch->timed_out, 1, __ATOMIC_RELAXED);
+}
+
 /* Waits until ready(ch, arg) holds: spins, then sleeps on the wake word. */
 static CUresult wait_for(struct vgpu_channel *ch, int (*ready)(struct vgpu_channel *, void *), void *arg)
 {
@@ -169,8 +207,12 @@ static CUresult wait_for(struct vgpu_channel *ch, int (*ready)(struct vgpu_chann
 			return CUDA_SUCCESS;
 		}
 		kick_proxy(ch);
+		struct timespec t0, t1;
+		clock_gettime(CLOCK_MONOTONIC, &t0);
 		ch->tp->ops->sleep(ch->tp, &ch->ctrl->wake_word, seen, SLEEP_SLICE_MS);
+		clock_gettime(CLOCK_MONOTONIC, &t1);
 		__atomic_sub_fetch(&ch->ctrl->guest_waiting, 1, __ATOMIC_SEQ_CST);
+		note_sleep(ch, &t0, &t1);
 		if (ready(ch, arg))
 			return CUDA_SUCCESS;
 		if (is_dead(ch) || proxy_broken(ch))

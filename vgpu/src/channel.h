@@ -43,6 +43,8 @@ struct vgpu_channel {
 	/* Flags every request of the calling thread carries (the capture mode); NULL: none. */
 	uint16_t (*thread_flags)(void);
 	pid_t    owner_pid;
+	/* Waits that slept (atomics): how many, how long, and how many only the slice's timeout ended. */
+	uint64_t sleeps, slept_us, timed_out;
 };
 
 /* Opens the channel named by the environment (VGPU_PROXY_SOCKET, VGPU_ARENA_MIB ...). */
