@@ -81,16 +81,20 @@ function planLoad(s: Session, req: Request): LoadPlan | number {
   return { jitCount, libCount, infoLog, errorLog, logCap };
 }
 
+/** The text the driver wrote into one of the load's log buffers (up to its NUL); empty without logs. */
+function logText(s: Session, plan: LoadPlan, addr: number): Uint8Array {
+  if (!plan.logCap) return new Uint8Array(0);
+  const m = s.launchMem;
+  const b = m.u8.subarray(addr - m.addr, addr - m.addr + plan.logCap);
+  const end = b.indexOf(0);
+  return b.subarray(0, end < 0 ? b.length : end);
+}
+
 /** Answers a load: the new id, both logs, and the option values after the call. */
 function answerLoad(s: Session, plan: LoadPlan, id: number, out: Reply): void {
   const m = s.launchMem;
-  const text = (addr: number): Uint8Array => {
-    const b = m.u8.subarray(addr - m.addr, addr - m.addr + plan.logCap);
-    const end = b.indexOf(0);
-    return b.subarray(0, end < 0 ? b.length : end);
-  };
-  const info = plan.logCap ? text(plan.infoLog) : new Uint8Array(0);
-  const error = plan.logCap ? text(plan.errorLog) : new Uint8Array(0);
+  const info = logText(s, plan, plan.infoLog);
+  const error = logText(s, plan, plan.errorLog);
   const valuesAt = W.RspModuleLoad.SIZE;
   const logsAt = valuesAt + plan.jitCount * 8;
   const dv = out.size(logsAt + info.length + error.length);
@@ -170,7 +174,7 @@ function checkedImage(s: Session, req: Request): boolean {
 }
 
 function refusedOptions(s: Session, r: number): number {
-  s.log.info({ result: r }, 'a module image load refused: a JIT or library option this proxy does not take');
+  s.log.info({ result: r }, 'a module image load refused for its options: too many, a pointer-valued JIT option, or a library option other than the preserved-binary hint');
   return r;
 }
 
@@ -179,12 +183,7 @@ function logLoadFailure(s: Session, call: string, plan: LoadPlan, r: number): vo
   if (r === CUDA_SUCCESS) return;
   const m = s.launchMem;
   const options = Array.from({ length: plan.jitCount }, (_, i) => m.dv.getUint32(OPT_IDS + i * 4, true));
-  let errorLog = '';
-  if (plan.logCap) {
-    const b = m.u8.subarray(plan.errorLog - m.addr, plan.errorLog - m.addr + plan.logCap);
-    const end = b.indexOf(0);
-    errorLog = Buffer.from(b.subarray(0, end < 0 ? b.length : end)).toString('utf8');
-  }
+  const errorLog = Buffer.from(logText(s, plan, plan.errorLog)).toString('utf8');
   s.log.info({ call, result: r, bytes: s.stage.length, jit_options: options, library_options: plan.libCount, error_log: errorLog || undefined },
     'the driver refused a module image');
 }

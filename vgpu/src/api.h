@@ -52,7 +52,7 @@ struct vgpu_ctx {
 	uint32_t magic;
 	uint32_t id;              /* proxy-issued; 0 while a primary context is inactive */
 	CUdevice dev;
-	unsigned flags;
+	unsigned flags;           /* primary context: the flags set (cuDevicePrimaryCtxGetState); the driver's are driver_flags */
 	int      is_primary;
 	/* Facts fetched once (VGPU_OP_CTX_INFO). */
 	int      info_fetched;

@@ -19,7 +19,6 @@ static struct vgpu_ctx *ctx_new(const struct vgpu_rsp_ctx *rsp, CUdevice dev)
 	c->magic = VGPU_MAGIC_CTX;
 	c->id = rsp->id;
 	c->dev = dev;
-	c->flags = rsp->flags;
 	pthread_mutex_init(&c->lock, NULL);
 	return c;
 }
