@@ -26,6 +26,8 @@ export interface ProxyConfig {
   xen: boolean;
   /** xenstored's socket (Dom0) */
   xenstoreSocket: string;
+  /** page-lock each guest's arena, so its pageable copies are one guest memcpy plus DMA (--pageable-arena: off) */
+  pinArena: boolean;
   /** internal: this server takes xen hand-overs (set on the private socket's guests), never shm ones */
   xenHandover?: boolean;
 }
@@ -53,6 +55,9 @@ export const USAGE = `usage: vgpu-proxy [options]
   --module-cache DIR        module images shared by all guests, named by their SHA-256, so each is sent
                             once (default $TMPDIR/vgpu-module-cache; '' turns it off)
   --module-cache-max SIZE   most bytes the module cache holds (default 8G)
+  --pageable-arena          leave each guest's copy arena pageable (the driver then stages its copies
+                            again); by default it is page-locked in the guest's context, and its space
+                            released by CUDA events as the copies finish
 SIZE takes a suffix K, M, G or T (powers of 1024).`;
 
 export function parseSize(text: string, what: string): number {
@@ -93,6 +98,7 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
       'control-socket': { type: 'string' },
       'pod-socket-dir': { type: 'string' },
       xen: { type: 'boolean' },
+      'pageable-arena': { type: 'boolean' },
       xenstore: { type: 'string' },
       help: { type: 'boolean' },
     },
@@ -115,5 +121,6 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
     podSocketDir: values['pod-socket-dir'] ?? '/run/vgpu/pods',
     xen: values.xen ?? false,
     xenstoreSocket: values.xenstore ?? '/run/xenstored/socket',
+    pinArena: !(values['pageable-arena'] ?? false),
   };
 }

@@ -116,7 +116,7 @@ export function serveGuest(data: GuestWorkerData): GuestEnded {
     pinnedQuota: config.pinnedQuota,
     maxImage: config.maxImage,
     maxHandles: config.maxHandles,
-  }, fd);
+  }, fd, config.pinArena !== false);
   if (config.moduleCacheDir) {
     try {
       session.moduleCache = new ModuleCache(config.moduleCacheDir, config.moduleCacheMax, log);
@@ -138,6 +138,6 @@ export function serveGuest(data: GuestWorkerData): GuestEnded {
   link.close();
   C.close(fd);
   C.munmap(scratch.addr, scratch.size);
-  log.info({ reason, served: loop.served, sleeps: loop.sleeps, late_wakes: loop.lateWakes, ...released }, 'guest disconnected: everything it held is released');
+  log.info({ reason, served: loop.served, sleeps: loop.sleeps, late_wakes: loop.lateWakes, arena_held: session.arena.heldUses, ...released }, 'guest disconnected: everything it held is released');
   return { guestId, reason, served: loop.served };
 }

@@ -24,6 +24,8 @@ export interface LoopOptions {
 }
 
 const SLEEP_MS = 1000;
+/** How often a sleeping loop looks at arena copies still in flight. */
+const HELD_POLL_MS = 1;
 
 export class ServeLoop {
   readonly #reader: RequestReader;
@@ -147,8 +149,10 @@ export class ServeLoop {
   #idle(): EndReason | null {
     const ctrl = this.#ctrl;
     const spinUntil = performance.now() + this.opts.spinMicros / 1000;
+    const arena = this.s.arena;
     while (performance.now() < spinUntil) {
       for (let i = 0; i < 64; i++) if (this.#reader.pending()) return null;
+      if (arena.pending > 0 && arena.drain()) this.#wakeGuest();
     }
     Atomics.store(ctrl, CtrlWord.proxyWaiting, 1);
     // Announced, /then/ re-checked: a request published after this point kicks the eventfd.
@@ -158,8 +162,9 @@ export class ServeLoop {
     }
     this.#wakeGuest();
     this.sleeps++;
-    const sockEvents = this.#sleep();
+    const sockEvents = this.#sleep(arena.pending > 0);
     Atomics.store(ctrl, CtrlWord.proxyWaiting, 0);
+    if (arena.pending > 0 && arena.drain()) this.#wakeGuest();
     if (Atomics.load(this.opts.stop, 0) !== 0) return 'stopped';
     const gs = Atomics.load(ctrl, CtrlWord.guestState);
     if (gs === W.PEER_CLOSED) return 'guest_closed';
@@ -175,8 +180,11 @@ export class ServeLoop {
     return null;
   }
 
-  /** poll() on the eventfd and the socket; returns the socket's revents. */
-  #sleep(): number {
+  /**
+   * poll() on the eventfd and the socket; returns the socket's revents.
+   * While arena copies are in flight it wakes every HELD_POLL_MS to release their space.
+   */
+  #sleep(copiesInFlight: boolean): number {
     const m = this.#poll;
     const watchSock = performance.now() >= this.#sockQuietUntil;
     m.dv.setInt32(0, this.link.wakeFd, true);
@@ -185,7 +193,7 @@ export class ServeLoop {
     m.dv.setInt32(8, this.s.sock, true);
     m.dv.setInt16(12, C.POLLIN, true);
     m.dv.setInt16(14, 0, true);
-    const r = C.poll(m.addr, watchSock ? 2 : 1, watchSock ? SLEEP_MS : 100);
+    const r = C.poll(m.addr, watchSock ? 2 : 1, copiesInFlight ? HELD_POLL_MS : watchSock ? SLEEP_MS : 100);
     if (r === 0 && this.#reader.pending()) this.lateWakes++;
     if (r <= 0) return 0;
     if (m.dv.getInt16(6, true) & C.POLLIN) this.link.drainWake(m);

@@ -5,11 +5,12 @@ import type { Logger } from 'pino';
 import * as W from '../wire/layout.js';
 import * as C from '../native/libc.js';
 import { CudaDriver, CUDA_ERROR_INVALID_CONTEXT, CUDA_ERROR_INVALID_HANDLE, CUDA_ERROR_NO_DEVICE, CUDA_SUCCESS } from '../native/cuda.js';
-import { Region, CtrlWord } from '../channel/region.js';
+import type { Region } from '../channel/region.js';
 import { DeviceRanges } from './device-ranges.js';
 import { HandleTable } from './handle-table.js';
 import type { ModuleCache } from './module-cache.js';
 import { Staging } from './staging.js';
+import { ArenaRelease } from './arena-release.js';
 
 export interface GuestLimits {
   /** Device memory the guest may allocate, bytes. */
@@ -58,8 +59,9 @@ export class Session {
   pinnedBytes = 0;
   /** Module images shared by all guests; null when turned off. */
   moduleCache: ModuleCache | null = null;
+  /** The arena's page-locking and the release of its space. */
+  readonly arena: ArenaRelease;
   #currentCtx = 0;
-  #arenaEnd = -1;
 
   constructor(
     readonly guestId: number,
@@ -70,7 +72,9 @@ export class Session {
     readonly limits: GuestLimits,
     /** The unix socket of the hand-over: host-memory descriptors arrive on it. */
     readonly sock: number,
+    pinArena = true,
   ) {
+    this.arena = new ArenaRelease(region, cuda, log, pinArena);
     this.handles = new HandleTable(limits.maxHandles);
     this.stage = new Staging(limits.maxImage);
   }
@@ -125,7 +129,7 @@ export class Session {
     const size = this.region.layout.arenaSize;
     const at = pos & (size - 1);
     if (len !== wantLen || len > size || at + len > size) return -1;
-    this.#arenaEnd = (pos + len) >>> 0;
+    this.arena.used((pos + len) >>> 0);
     return this.region.arenaAddr + at;
   }
 
@@ -136,7 +140,7 @@ export class Session {
     const size = this.region.layout.arenaSize;
     const at = pos & (size - 1);
     if (len > size || at + len > size) return null;
-    this.#arenaEnd = (pos + len) >>> 0;
+    this.arena.used((pos + len) >>> 0);
     return this.region.arena.subarray(at, at + len);
   }
 
@@ -153,12 +157,9 @@ export class Session {
     return s.addr + segOff;
   }
 
-  /** Publishes how far the guest may reuse the arena; called after each request (uses complete synchronously). */
+  /** Publishes how far the guest may reuse the arena, after each request; true when it moved. */
   publishArena(): boolean {
-    if (this.#arenaEnd < 0) return false;
-    Atomics.store(this.region.ctrl, CtrlWord.arenaDone, this.#arenaEnd);
-    this.#arenaEnd = -1;
-    return true;
+    return this.arena.publish();
   }
 
   /** Records an error of asynchronous work, to be reported at the next synchronising call. */
@@ -172,6 +173,8 @@ export class Session {
     if (!h) return CUDA_ERROR_INVALID_HANDLE;
     const cuda = this.cuda;
     if (!cuda) return CUDA_ERROR_NO_DEVICE;
+    // Held arena copies are waited for first: their events, and perhaps the arena's registration, die with the context.
+    this.arena.forgetContext(id);
     // The context goes first: destroying it waits for its work, so no copy reads a segment we unmap after.
     const r = cuda.cuCtxDestroy_v2(h.ptr);
     for (const [segId, seg] of [...this.hostSegments]) {
@@ -223,6 +226,7 @@ export class Session {
       this.releaseSegment(id, false);
       counts.segments++;
     }
+    this.arena.close();
     this.stage.release();
     C.munmap(this.out.addr, this.out.size);
     C.munmap(this.launchMem.addr, this.launchMem.size);

@@ -80,6 +80,7 @@ const SIGNATURES = {
   cuStreamDestroy_v2: 'int cuStreamDestroy_v2(uintptr_t stream)',
   cuStreamSynchronize: 'int cuStreamSynchronize(uintptr_t stream)',
   cuStreamQuery: 'int cuStreamQuery(uintptr_t stream)',
+  cuStreamIsCapturing: 'int cuStreamIsCapturing(uintptr_t stream, uintptr_t status)',
   cuStreamWaitEvent: 'int cuStreamWaitEvent(uintptr_t stream, uintptr_t event, unsigned int flags)',
   cuEventCreate: 'int cuEventCreate(uintptr_t event, unsigned int flags)',
   cuEventDestroy_v2: 'int cuEventDestroy_v2(uintptr_t event)',

@@ -15,6 +15,7 @@ import { ChannelFault } from '../channel/errors.js';
 import { mapShared, sealedSize } from '../channel/handover.js';
 import { closeAll, recvWithFds, waitReadable } from '../channel/unix-socket.js';
 import type { Session } from '../guest/session.js';
+import { isArenaRef } from '../guest/arena-release.js';
 import { op, OpSpec, P } from './op.js';
 
 const CU_MEMHOSTREGISTER_DEVICEMAP = 0x2;
@@ -42,6 +43,18 @@ function ordered(s: Session, req: Request, streamId: number, onStream: (stream: 
 }
 
 const u64 = (req: Request, off: number): number => C.readU64(req.dv, P + off);
+
+/**
+ * The stream-ordered form of a copy whose host side (host, bytes) may be
+ * arena bytes: then the arena's rules apply (held until the copy is done when
+ * read, waited for when written; see arena-release.ts).
+ */
+function onStreamVia(s: Session, req: Request, arena: boolean, toDevice: boolean, host: number, bytes: number,
+  run: (host: number, stream: number) => number): (stream: number) => number {
+  if (!arena) return (st) => run(host, st);
+  const async = (req.flags & W.RF_ASYNC) !== 0;
+  return (st) => s.arena.copy(s.currentCtx, st, async, toDevice, host, bytes, (h) => run(h, st));
+}
 
 function memsetBytes(pitch: number, width: number, height: number, elem: number): number {
   if (height === 1 && pitch === 0) return width * elem;
@@ -117,8 +130,9 @@ export const memoryOps: OpSpec[] = [
     const src = s.hostAddr(req.dv, P + W.ReqMemcpyHtod.src, bytes);
     if (src < 0) return CUDA_ERROR_INVALID_VALUE;
     // src is inside the guest's arena or one of its mapped segments, checked above.
+    const arena = isArenaRef(req.dv, P + W.ReqMemcpyHtod.src);
     return ordered(s, req, req.dv.getUint32(P + W.ReqMemcpyHtod.stream, true),
-      (st) => cuda.cuMemcpyHtoDAsync_v2(dst, src, bytes, st),
+      onStreamVia(s, req, arena, true, src, bytes, (h, st) => cuda.cuMemcpyHtoDAsync_v2(dst, h, bytes, st)),
       () => cuda.cuMemcpyHtoD_v2(dst, src, bytes));
   }, { needsCtx: true, syncPoint: true }),
 
@@ -130,8 +144,9 @@ export const memoryOps: OpSpec[] = [
     const dst = s.hostAddr(req.dv, P + W.ReqMemcpyDtoh.dst, bytes);
     if (dst < 0) return CUDA_ERROR_INVALID_VALUE;
     // dst is inside the guest's arena or one of its mapped segments, checked above.
+    const arena = isArenaRef(req.dv, P + W.ReqMemcpyDtoh.dst);
     return ordered(s, req, req.dv.getUint32(P + W.ReqMemcpyDtoh.stream, true),
-      (st) => cuda.cuMemcpyDtoHAsync_v2(dst, src, bytes, st),
+      onStreamVia(s, req, arena, false, dst, bytes, (h, st) => cuda.cuMemcpyDtoHAsync_v2(h, src, bytes, st)),
       () => cuda.cuMemcpyDtoH_v2(dst, src, bytes));
   }, { needsCtx: true, syncPoint: true }),
 
@@ -177,6 +192,8 @@ export const memoryOps: OpSpec[] = [
     const width = u64(req, W.ReqMemcpy2d.width_bytes);
     const height = u64(req, W.ReqMemcpy2d.height);
     if (!Number.isSafeInteger(width) || !Number.isSafeInteger(height) || width <= 0 || height <= 0) return CUDA_ERROR_INVALID_VALUE;
+    // The host side in the arena, if any (the last one named: a 2-D copy with both sides in the arena writes it).
+    let arena: { at: number; addr: number; span: number; toDevice: boolean } | null = null;
     // Builds one side of CUDA_MEMCPY2D at `at`; false when the guest does not own every byte it names.
     const side = (isHost: number, dev: number, ref: number, xOff: number, yOff: number, pitchOff: number, at: number): boolean => {
       const x = u64(req, xOff);
@@ -189,6 +206,7 @@ export const memoryOps: OpSpec[] = [
         // Host sides arrive with x = y = 0: the reference points at the first byte.
         const addr = x === 0 && y === 0 ? s.hostAddr(req.dv, P + ref, span) : -1;
         if (addr < 0) return false;
+        if (isArenaRef(req.dv, P + ref)) arena = { at: at + 24, addr, span, toDevice: at === COPY2D };
         C.writeU64(m, at, 0);
         C.writeU64(m, at + 8, 0);
         m.setUint32(at + 16, CU_MEMORYTYPE_HOST, true);
@@ -218,9 +236,14 @@ export const memoryOps: OpSpec[] = [
     C.writeU64(s.launchMem.dv, COPY2D + 112, width);
     C.writeU64(s.launchMem.dv, COPY2D + 120, height);
     const copy = s.launchMem.addr + COPY2D;
-    return ordered(s, req, dv.getUint32(P + W.ReqMemcpy2d.stream, true),
-      (st) => cuda.cuMemcpy2DAsync_v2(copy, st),
-      () => cuda.cuMemcpy2D_v2(copy));
+    const a = arena as { at: number; addr: number; span: number; toDevice: boolean } | null;
+    const onStream = a
+      ? onStreamVia(s, req, true, a.toDevice, a.addr, a.span, (h, st) => {
+        C.writeU64(s.launchMem.dv, a.at, h); // the arena side's first byte, or the same bytes' private copy
+        return cuda.cuMemcpy2DAsync_v2(copy, st);
+      })
+      : (st: number) => cuda.cuMemcpy2DAsync_v2(copy, st);
+    return ordered(s, req, dv.getUint32(P + W.ReqMemcpy2d.stream, true), onStream, () => cuda.cuMemcpy2D_v2(copy));
   }, { needsCtx: true, syncPoint: true }),
 
   op(W.Op.HOSTMEM_MAP, W.ReqHostmemMap.SIZE, (s, req, out) => {

@@ -12,6 +12,8 @@
  *   - the legacy default stream (NULL and CU_STREAM_LEGACY) waits for work
  *     on a blocking stream and on the per-thread default stream;
  *   - the per-thread default stream (CU_STREAM_PER_THREAD) on its own;
+ *   - pageable copies queued behind slow work, more than the arena holds:
+ *     each returns once staged (its source is overwritten at once), all land;
  *   - a created context (cuCtxCreate) beside the primary one, with
  *     cuCtxPopCurrent/cuCtxPushCurrent and a module of its own.
  *
@@ -221,6 +223,47 @@ static void check_per_thread_stream(const struct args *args)
     CHECK(cuMemFree(d));
 }
 
+/*
+ * Pageable host-to-device copies queued behind a slow kernel: each returns once
+ * its bytes are staged, so the one source buffer is refilled for the next copy
+ * at once; 144 MiB in all is more than libvgpu's arena (64 MiB), so staging
+ * space must be reused as the earlier copies finish, never before.
+ */
+static void check_pageable_async(const struct args *args, CUstream s)
+{
+    enum { COPIES = 6 };
+    const size_t n = ((size_t)24 << 20) / sizeof(unsigned int);
+    const size_t bytes = n * sizeof(unsigned int);
+    unsigned int *host = malloc(bytes), *back = malloc(bytes);
+    EXPECT(host && back, "out of host memory");
+    CUdeviceptr d[COPIES];
+    for (int k = 0; k < COPIES; k++)
+        CHECK(cuMemAlloc(&d[k], bytes));
+    launch_spin(s, 50 * MS_NS);
+    for (int k = 0; k < COPIES; k++) {
+        for (size_t j = 0; j < n; j++)
+            host[j] = (unsigned int)j * 2654435761u + (unsigned int)k;
+        CHECK(cuMemcpyHtoDAsync(d[k], host, bytes, s));
+    }
+    memset(host, 0xEE, bytes);
+    CHECK(cuStreamSynchronize(s));
+    size_t bad = 0;
+    unsigned long long hash = 0;
+    for (int k = 0; k < COPIES; k++) {
+        /* To pageable memory: complete when it returns. */
+        CHECK(cuMemcpyDtoHAsync(back, d[k], bytes, s));
+        for (size_t j = 0; j < n; j++)
+            bad += back[j] != (unsigned int)j * 2654435761u + (unsigned int)k;
+        hash ^= fnv1a64(back, bytes);
+        CHECK(cuMemFree(d[k]));
+    }
+    EXPECT(bad == 0, "pageable async copies: %zu of %zu values wrong (staging reused too early?)", bad, n * COPIES);
+    write_file(args->out_dir, "pageable_async.bin", &hash, sizeof hash);
+    printf("pageable async copies behind slow work: %d x 24 MiB intact %016llx\n", COPIES, hash);
+    free(host);
+    free(back);
+}
+
 static void check_created_context(const struct args *args, CUdevice dev, CUcontext primary)
 {
     CUcontext ctx2 = NULL, cur = NULL, popped = NULL;
@@ -256,7 +299,8 @@ static void check_created_context(const struct args *args, CUdevice dev, CUconte
         in[j] = j * 3u + 1u;
     CUdeviceptr d;
     CHECK(cuMemAlloc(&d, sizeof in));
-    CHECK(cuMemcpyHtoD(d, in, sizeof in));
+    /* Asynchronous from pageable memory in this context too (its staging released by its own events). */
+    CHECK(cuMemcpyHtoDAsync(d, in, sizeof in, NULL));
     launch_mix(mix2, NULL, d, n, 22695477u, 1u, ROUNDS);
     CHECK(cuMemcpyDtoH(out, d, sizeof out));
     size_t bad = 0;
@@ -313,6 +357,7 @@ int main(int argc, char **argv)
     check_legacy_ordering(&args, s[1], "blocking stream", "legacy_after_blocking.bin");
     check_legacy_ordering(&args, CU_STREAM_PER_THREAD, "per-thread stream", "legacy_after_per_thread.bin");
     check_per_thread_stream(&args);
+    check_pageable_async(&args, s[0]);
     check_created_context(&args, dev, primary);
 
     for (int i = 0; i < NSTREAMS; i++)
