@@ -4,6 +4,20 @@
 #include <string.h>
 
 #include "copy.h"
+#include "pcopy.h"
+
+/*
+ * Pageable copies move through the arena in pieces of at most this: small
+ * enough that the DMA of one piece overlaps the memcpy of the next, large
+ * enough that a piece's request costs little beside it.
+ */
+#define COPY_PIECE (4u << 20)
+
+static size_t copy_piece(void)
+{
+	size_t chunk = vgpu_arena_chunk(vgpu.ch);
+	return chunk < COPY_PIECE ? chunk : COPY_PIECE;
+}
 
 CUresult vgpu_order_of(CUstream h, int async, int per_thread, struct vgpu_ctx *ctx, struct vgpu_order *o)
 {
@@ -51,9 +65,9 @@ CUresult vgpu_copy_htod(struct vgpu_ctx *ctx, CUdeviceptr dst, const void *src, 
 		segment_ref(&req.src, &seg, src);
 		return submit(ctx, VGPU_OP_MEMCPY_HTOD, &req, sizeof(req), o);
 	}
-	/* Through the arena, in chunks; only a synchronous copy's last chunk asks for an answer. */
+	/* Through the arena, in pieces; only a synchronous copy's last piece asks for an answer. */
 	const uint8_t *p = src;
-	size_t chunk = vgpu_arena_chunk(vgpu.ch);
+	size_t chunk = copy_piece();
 	int sync = !is_async(o);
 	CUresult r = CUDA_SUCCESS;
 	uint32_t seq = 0;
@@ -70,7 +84,7 @@ CUresult vgpu_copy_htod(struct vgpu_ctx *ctx, CUdeviceptr dst, const void *src, 
 			break;
 		r = vgpu_tx_arena(vgpu.ch, (uint32_t)len, &req.src.arena, &bytes);
 		if (r == CUDA_SUCCESS) {
-			memcpy(bytes, p + done, len);
+			vgpu_pcopy(bytes, p + done, len);
 			struct vgpu_part part = { &req, sizeof(req) };
 			uint16_t flags = o.flags | (sync && last ? VGPU_RF_REPLY : 0);
 			r = vgpu_tx_push(vgpu.ch, VGPU_OP_MEMCPY_HTOD, flags, ctx->id, &part, 1, &seq);
@@ -104,7 +118,7 @@ CUresult vgpu_copy_dtoh(struct vgpu_ctx *ctx, void *dst, CUdeviceptr src, size_t
 	 * does), then the bytes are copied out here.
 	 */
 	uint8_t *p = dst;
-	size_t chunk = vgpu_arena_chunk(vgpu.ch);
+	size_t chunk = copy_piece();
 	CUresult r = CUDA_SUCCESS;
 	vgpu_call_begin(vgpu.ch);
 	for (size_t done = 0; done < n && r == CUDA_SUCCESS;) {
@@ -126,7 +140,7 @@ CUresult vgpu_copy_dtoh(struct vgpu_ctx *ctx, void *dst, CUdeviceptr src, size_t
 		if (r == CUDA_SUCCESS) {
 			r = vgpu_call_wait(vgpu.ch, seq, NULL, 0, NULL);
 			if (r == CUDA_SUCCESS)
-				memcpy(p + done, bytes, len);
+				vgpu_pcopy(p + done, bytes, len);
 		}
 		vgpu_tx_unhold(vgpu.ch);
 		done += len;
