@@ -27,8 +27,11 @@
 #define PCOPY_MIN      (1u << 20)
 #define SLICE_ALIGN    4096u
 #define MAX_THREADS    16
-#define DEFAULT_MAX    4
+#define DEFAULT_MAX    8
+/* The caller spins this long for its helpers' last slices before sleeping. */
 #define SPIN_ITERS     20000
+/* A helper spins this long for the next piece of the same copy before sleeping (~0.1 ms). */
+#define HELPER_SPIN    2000
 
 static struct {
 	pthread_mutex_t lock;        /* the helpers serve one copy at a time */
@@ -74,7 +77,7 @@ static void *helper(void *arg)
 	uint32_t seen = __atomic_load_n(&pool.gen, __ATOMIC_ACQUIRE);
 	for (;;) {
 		uint32_t g = __atomic_load_n(&pool.gen, __ATOMIC_ACQUIRE);
-		for (int i = 0; g == seen && i < SPIN_ITERS; i++) {
+		for (int i = 0; g == seen && i < HELPER_SPIN; i++) {
 			__builtin_ia32_pause();
 			g = __atomic_load_n(&pool.gen, __ATOMIC_ACQUIRE);
 		}
@@ -98,8 +101,9 @@ static void forget_helpers(void)
 
 static void configure(void)
 {
-	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-	int threads = cpus < DEFAULT_MAX ? (int)(cpus > 0 ? cpus : 1) : DEFAULT_MAX;
+	/* Half the CPUs at most: the application's own threads keep the rest. */
+	long half = sysconf(_SC_NPROCESSORS_ONLN) / 2;
+	int threads = half < 1 ? 1 : half > DEFAULT_MAX ? DEFAULT_MAX : (int)half;
 	const char *v = getenv("VGPU_COPY_THREADS");
 	if (v && *v) {
 		char *end;

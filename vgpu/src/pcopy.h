@@ -6,7 +6,8 @@
  * in the proxy.  One thread's memcpy is slower than the DMA engines and than
  * the driver's own pageable path, so a copy of at least 1 MiB is cut into
  * page-aligned slices that the calling thread and up to VGPU_COPY_THREADS - 1
- * helpers copy at once (default: min(4, online CPUs); 1 turns helpers off).
+ * helpers copy at once (default: half the online CPUs, at most 8; 1 turns
+ * helpers off).
  */
 #ifndef VGPU_PCOPY_H
 #define VGPU_PCOPY_H
