@@ -37,7 +37,8 @@ export const USAGE = `usage: vgpu-proxy [options]
   --libcuda PATH            the real CUDA driver library (default libcuda.so.1, or $VGPU_REAL_LIBCUDA)
   --device N                the GPU ordinal guests share (default 0)
   --guest-mem-quota SIZE    device memory each guest may allocate (default: the whole GPU)
-  --guest-pinned-quota SIZE page-locked host memory each guest may share (default 8G)
+  --guest-pinned-quota SIZE page-locked host memory each guest may share, its page-locked arena
+                            included (default 8G)
   --max-image SIZE          largest module image a guest may load (default 1G)
   --max-handles N           most driver objects one guest may hold (default 1000000)
   --spin-us N               how long a worker spins for the next request before sleeping (default 50)

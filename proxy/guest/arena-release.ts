@@ -42,6 +42,13 @@ interface Held {
   ctx: number;
 }
 
+/** The guest's page-locked host memory quota, which the arena counts against while registered. */
+export interface PinnedQuota {
+  /** Takes bytes from the quota; false when they do not fit. */
+  take(bytes: number): boolean;
+  give(bytes: number): void;
+}
+
 export class ArenaRelease {
   /** The context the arena is registered in; 0 while it is not page-locked. */
   #pinnedIn = 0;
@@ -59,8 +66,9 @@ export class ArenaRelease {
     readonly region: Region,
     readonly cuda: CudaDriver | null,
     readonly log: Logger,
-    /** Page-lock the arena (VGPU_PIN_ARENA=0 turns it off, to compare). */
+    /** Page-lock the arena (vgpu-proxy --pageable-arena turns it off, to compare). */
     readonly enabled: boolean,
+    readonly quota: PinnedQuota,
   ) {}
 
   /** Uses still waiting for their copies to finish. */
@@ -86,6 +94,12 @@ export class ArenaRelease {
       this.#cannotPin = true;
       return false;
     }
+    // The guest chose the arena's size: page-locked, it counts against its pinned-memory quota.
+    if (!this.quota.take(size)) {
+      this.#cannotPin = true;
+      this.log.info({ bytes: size }, 'arena not page-locked: it would exceed the guest\'s page-locked memory quota (copies stay pageable)');
+      return false;
+    }
     // The arena lies inside the guest's mapped region for the session's life; registering it exposes nothing else.
     const r = this.cuda.cuMemHostRegister_v2(addr, size, 0);
     if (r === CUDA_SUCCESS || r === CUDA_ERROR_HOST_MEMORY_ALREADY_REGISTERED) {
@@ -93,6 +107,7 @@ export class ArenaRelease {
       this.log.debug({ ctx, bytes: size }, 'arena page-locked');
       return true;
     }
+    this.quota.give(size);
     this.#cannotPin = true;
     this.log.info({ result: r, bytes: size }, 'arena could not be page-locked: pageable copies go through the driver\'s staging');
     return false;
@@ -175,13 +190,21 @@ export class ArenaRelease {
     }
     this.drain();
     this.#pools.delete(ctx);
-    if (this.#pinnedIn === ctx) this.#pinnedIn = 0;
+    if (this.#pinnedIn === ctx) this.#unpinned();
+  }
+
+  /** The registration ended (with its context, or unregistered): its bytes go back to the quota. */
+  #unpinned(): void {
+    this.#pinnedIn = 0;
+    this.quota.give(this.region.layout.arenaSize);
   }
 
   /** Ends the arena's registration (the contexts are gone or going); frees the proxy's memory. */
   close(): void {
-    if (this.#pinnedIn !== 0 && this.cuda) this.cuda.cuMemHostUnregister(this.region.arenaAddr);
-    this.#pinnedIn = 0;
+    if (this.#pinnedIn !== 0) {
+      this.cuda?.cuMemHostUnregister(this.region.arenaAddr);
+      this.#unpinned();
+    }
     this.#held.length = 0;
     this.#pools.clear();
     if (this.#bounce) C.munmap(this.#bounce.addr, this.#bounce.size);

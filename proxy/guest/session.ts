@@ -74,7 +74,16 @@ export class Session {
     readonly sock: number,
     pinArena = true,
   ) {
-    this.arena = new ArenaRelease(region, cuda, log, pinArena);
+    this.arena = new ArenaRelease(region, cuda, log, pinArena, {
+      take: (bytes) => {
+        if (this.pinnedBytes + bytes > limits.pinnedQuota) return false;
+        this.pinnedBytes += bytes;
+        return true;
+      },
+      give: (bytes) => {
+        this.pinnedBytes -= bytes;
+      },
+    });
     this.handles = new HandleTable(limits.maxHandles);
     this.stage = new Staging(limits.maxImage);
   }
