@@ -55,6 +55,8 @@ export class ArenaRelease {
   /** Registration failed (e.g. grant-mapped memory): copies stay pageable. */
   #cannotPin = false;
   readonly #held: Held[] = [];
+  /** The arena end position the current request used, to publish once every earlier use is released. */
+  #lastEnd = -1;
   readonly #pools = new Map<number, number[]>();
   /** Private pageable memory for copies on capturing streams. */
   #bounce: C.NativeMemory | null = null;
@@ -128,9 +130,6 @@ export class ArenaRelease {
     if (!async) return r; // the caller waits for the stream before answering
     return this.#holdBehind(ctx, stream);
   }
-
-  /** The arena end position this request used, to publish when every earlier use is released. */
-  #lastEnd = -1;
 
   /** Notes how far the current request used the arena (set by the session's checks). */
   used(end: number): void {
