@@ -78,10 +78,6 @@ export class ArenaRelease {
     return this.#held.length;
   }
 
-  get pinned(): boolean {
-    return this.#pinnedIn !== 0;
-  }
-
   /**
    * Page-locks the arena in context ctx (current on this thread) if it is not
    * yet; true when it is page-locked.  A failure is logged once and the arena
@@ -241,11 +237,10 @@ export class ArenaRelease {
       // No event: wait here instead (correct, only slower).
       return cuda.cuStreamSynchronize(stream);
     }
-    if (this.#lastEnd >= 0) {
-      this.#held.push({ end: this.#lastEnd, event, ctx });
-      this.#lastEnd = -1;
-      this.heldUses++;
-    } else this.#recycle(ctx, event);
+    // #lastEnd was set by the arena reference this copy was checked against.
+    this.#held.push({ end: this.#lastEnd, event, ctx });
+    this.#lastEnd = -1;
+    this.heldUses++;
     return CUDA_SUCCESS;
   }
 

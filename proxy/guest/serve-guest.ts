@@ -116,7 +116,7 @@ export function serveGuest(data: GuestWorkerData): GuestEnded {
     pinnedQuota: config.pinnedQuota,
     maxImage: config.maxImage,
     maxHandles: config.maxHandles,
-  }, fd, config.pinArena !== false);
+  }, fd, config.pinArena);
   if (config.moduleCacheDir) {
     try {
       session.moduleCache = new ModuleCache(config.moduleCacheDir, config.moduleCacheMax, log);

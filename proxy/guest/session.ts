@@ -72,7 +72,8 @@ export class Session {
     readonly limits: GuestLimits,
     /** The unix socket of the hand-over: host-memory descriptors arrive on it. */
     readonly sock: number,
-    pinArena = true,
+    /** Page-lock the arena (false: vgpu-proxy --pageable-arena). */
+    pinArena: boolean,
   ) {
     this.arena = new ArenaRelease(region, cuda, log, pinArena, {
       take: (bytes) => {

@@ -110,6 +110,9 @@ static void configure(void)
 		long n = strtol(v, &end, 10);
 		if (*end == '\0' && n >= 0)
 			threads = n < 1 ? 1 : n > MAX_THREADS ? MAX_THREADS : (int)n;
+		else
+			VGPU_WARN("event=bad_setting name=VGPU_COPY_THREADS value=%s using=%d (want a whole number, 1 to %d)",
+				  v, threads, MAX_THREADS);
 	}
 	pool.threads = threads;
 	pthread_atfork(NULL, NULL, forget_helpers);
