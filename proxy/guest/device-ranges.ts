@@ -1,8 +1,8 @@
 // The device address ranges a guest owns (its allocations, module globals,
-// mapped host memory).  Every device address a guest names in a copy or a
+// mapped host memory, its mappings of the virtual-memory API).  Every device address a guest names in a copy or a
 // memset must lie inside one of them: the driver itself would accept any
 // address of the process, another guest's included.
-export type RangeKind = 'alloc' | 'global' | 'hostmem';
+export type RangeKind = 'alloc' | 'global' | 'hostmem' | 'vmm';
 
 export interface DeviceRange {
   readonly start: number;
@@ -60,13 +60,25 @@ export class DeviceRanges {
     return r;
   }
 
-  /** True when [addr, addr + bytes) lies inside one range the guest owns. */
+  /**
+   * True when [addr, addr + bytes) lies inside ranges the guest owns: one, or
+   * several that follow one another without a gap (virtual-memory mappings
+   * side by side, as PyTorch's expandable segments grow).
+   */
   covers(addr: number, bytes: number): boolean {
     if (!Number.isSafeInteger(addr) || !Number.isSafeInteger(bytes) || bytes < 0) return false;
-    const i = this.#index(addr);
+    let i = this.#index(addr);
     if (i < 0) return false;
-    const r = this.#ranges[i]!;
-    return addr + bytes <= r.end;
+    let r = this.#ranges[i]!;
+    const end = addr + bytes;
+    if (addr >= r.end && bytes > 0) return false;
+    // Each step moves to the next range, so the walk ends within the list.
+    while (end > r.end) {
+      const next = this.#ranges[++i];
+      if (next === undefined || next.start !== r.end) return false;
+      r = next;
+    }
+    return true;
   }
 
   /** Forgets the ranges of a destroyed context. */

@@ -11,6 +11,8 @@ import { HandleTable } from './handle-table.js';
 import type { ModuleCache } from './module-cache.js';
 import { Staging } from './staging.js';
 import { ArenaRelease } from './arena-release.js';
+import { VmmTable } from './vmm-table.js';
+import { HostFuncGates } from './host-func-gates.js';
 
 export interface GuestLimits {
   /** Device memory the guest may allocate, bytes. */
@@ -47,6 +49,8 @@ export interface DeviceFacts {
 export class Session {
   readonly handles: HandleTable;
   readonly ranges = new DeviceRanges();
+  /** Physical allocations, reservations and mappings of the virtual-memory API. */
+  readonly vmm = new VmmTable(this.ranges);
   readonly stage: Staging;
   readonly primary: PrimaryState = { ctx: 0, retains: 0, flags: 0 };
   readonly hostSegments = new Map<number, HostSegment>();
@@ -61,6 +65,8 @@ export class Session {
   moduleCache: ModuleCache | null = null;
   /** The arena's page-locking and the release of its space. */
   readonly arena: ArenaRelease;
+  /** Host functions on streams: the gates that hold each stream until the guest ran its function (null without a driver). */
+  readonly hostFuncs: HostFuncGates | null;
   #currentCtx = 0;
 
   constructor(
@@ -85,8 +91,14 @@ export class Session {
         this.pinnedBytes -= bytes;
       },
     });
+    this.hostFuncs = cuda ? new HostFuncGates(cuda, log) : null;
     this.handles = new HandleTable(limits.maxHandles);
     this.stage = new Staging(limits.maxImage);
+  }
+
+  /** Device memory the guest holds, bytes: what counts against its quota (cuMemAlloc and cuMemCreate alike). */
+  deviceBytes(): number {
+    return this.ranges.allocatedBytes + this.vmm.physicalBytes;
   }
 
   /** The driver, or null when this proxy runs without one (then every CUDA request fails with NO_DEVICE). */
@@ -185,6 +197,8 @@ export class Session {
     if (!cuda) return CUDA_ERROR_NO_DEVICE;
     // Held arena copies are waited for first: their events, and perhaps the arena's registration, die with the context.
     this.arena.forgetContext(id);
+    // Streams held at a host function would keep the destroy waiting for ever: their gates open.
+    this.hostFuncs?.openAll(id);
     // The context goes first: destroying it waits for its work, so no copy reads a segment we unmap after.
     const r = cuda.cuCtxDestroy_v2(h.ptr);
     for (const [segId, seg] of [...this.hostSegments]) {
@@ -210,17 +224,40 @@ export class Session {
     this.handles.delete(id);
   }
 
-  /** Releases everything the guest held: contexts (and with them all GPU work and memory), libraries, segments. */
-  releaseAll(): { contexts: number; libraries: number; segments: number } {
-    const counts = { contexts: 0, libraries: 0, segments: 0 };
+  /**
+   * Releases everything the guest held: contexts (and with them all GPU work
+   * and memory), virtual-memory mappings, allocations and reservations,
+   * libraries, segments.
+   */
+  releaseAll(): { contexts: number; libraries: number; segments: number; vmm_mappings: number; vmm_allocations: number; vmm_reservations: number; device_bytes: number } {
+    const counts = { contexts: 0, libraries: 0, segments: 0, vmm_mappings: 0, vmm_allocations: 0, vmm_reservations: 0, device_bytes: this.deviceBytes() };
     const cuda = this.cuda;
     if (cuda) {
+      // The guest runs no more host functions: every stream waiting for one goes on.
+      this.hostFuncs?.openAll();
       // Contexts first: destroying them waits for their GPU work, so no copy still reads shared memory after.
       for (const [id] of [...this.handles.entries('ctx')]) {
         const r = this.destroyContext(id);
         if (r !== CUDA_SUCCESS) this.log.warn({ ctx: id, result: r }, 'context destroy failed during guest cleanup');
         counts.contexts++;
       }
+      // Virtual memory belongs to no context: unmapped, released and freed here, in that order.
+      const vmm = this.vmm.takeAll();
+      for (const m of vmm.mappings) {
+        const r = cuda.cuMemUnmap(m.start, m.end - m.start);
+        if (r !== CUDA_SUCCESS) this.log.warn({ result: r, bytes: m.end - m.start }, 'cuMemUnmap failed during guest cleanup');
+      }
+      for (const a of vmm.referenced) {
+        const r = cuda.cuMemRelease(a.real);
+        if (r !== CUDA_SUCCESS) this.log.warn({ result: r, bytes: a.bytes }, 'cuMemRelease failed during guest cleanup');
+      }
+      for (const res of vmm.reservations) {
+        const r = cuda.cuMemAddressFree(res.start, res.end - res.start);
+        if (r !== CUDA_SUCCESS) this.log.warn({ result: r, bytes: res.end - res.start }, 'cuMemAddressFree failed during guest cleanup');
+      }
+      counts.vmm_mappings = vmm.mappings.length;
+      counts.vmm_allocations = vmm.referenced.length;
+      counts.vmm_reservations = vmm.reservations.length;
       // Graphs belong to no context: destroyed here (executable graphs went with their contexts).
       for (const [id, h] of [...this.handles.entries('graph')]) {
         cuda.cuGraphDestroy(h.ptr);
@@ -236,6 +273,7 @@ export class Session {
       this.releaseSegment(id, false);
       counts.segments++;
     }
+    this.hostFuncs?.close();
     this.arena.close();
     this.stage.release();
     C.munmap(this.out.addr, this.out.size);

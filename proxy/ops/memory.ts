@@ -71,7 +71,7 @@ export const memoryOps: OpSpec[] = [
     const elem = req.dv.getUint32(P + W.ReqMemAlloc.elem_size, true);
     const want = width > 0 ? width * height : bytes;
     if (!Number.isSafeInteger(want)) return CUDA_ERROR_INVALID_VALUE;
-    if (s.ranges.allocatedBytes + want > s.limits.memQuota) return CUDA_ERROR_OUT_OF_MEMORY;
+    if (s.deviceBytes() + want > s.limits.memQuota) return CUDA_ERROR_OUT_OF_MEMORY;
     const m = s.out;
     let r: number;
     if (width > 0) r = cuda.cuMemAllocPitch_v2(m.addr, m.addr + 8, width, height, elem);
@@ -84,7 +84,7 @@ export const memoryOps: OpSpec[] = [
     const dptr = C.readU64(m.dv, 0);
     const pitch = width > 0 ? C.readU64(m.dv, 8) : 0;
     const size = width > 0 ? pitch * height : bytes;
-    if (s.ranges.allocatedBytes + size > s.limits.memQuota) {
+    if (s.deviceBytes() + size > s.limits.memQuota) {
       cuda.cuMemFree_v2(dptr);
       return CUDA_ERROR_OUT_OF_MEMORY;
     }
@@ -115,7 +115,7 @@ export const memoryOps: OpSpec[] = [
     if (r !== CUDA_SUCCESS) return r;
     const quota = s.limits.memQuota;
     const total = Math.min(C.readU64(m.dv, 8), quota);
-    const free = Math.max(0, Math.min(C.readU64(m.dv, 0), quota - s.ranges.allocatedBytes));
+    const free = Math.max(0, Math.min(C.readU64(m.dv, 0), quota - s.deviceBytes()));
     const dv = out.size(W.RspMemInfo.SIZE);
     C.writeU64(dv, W.RspMemInfo.free, free);
     C.writeU64(dv, W.RspMemInfo.total, total);

@@ -3,7 +3,7 @@
 
 export const MAGIC = 1431324502;
 export const VERSION_MAJOR = 1;
-export const VERSION_MINOR = 0;
+export const VERSION_MINOR = 1;
 export const CTRL_SIZE = 4096;
 export const RECORD_ALIGN = 16;
 export const RECORD_MAX = 65536;
@@ -26,6 +26,8 @@ export const FIRST_ID = 16;
 export const FUNC_ATTR_COUNT = 16;
 export const LAUNCH_KERNEL_HANDLE = 1;
 export const LAUNCH_EX = 2;
+export const VMM_ACCESS_MAX = 64;
+export const HOST_FUNC_PENDING_MAX = 65536;
 export const HELLO_MAGIC = 1279608918;
 
 export const Op = {
@@ -98,7 +100,23 @@ export const Op = {
   GRAPH_EXEC_DESTROY: 107,
   STAGE_LOOKUP: 108,
   GRAPH_NODE_COUNT: 109,
-  COUNT: 110,
+  VMM_GRANULARITY: 110,
+  VMM_CREATE: 111,
+  VMM_RELEASE: 112,
+  VMM_RESERVE: 113,
+  VMM_FREE: 114,
+  VMM_MAP: 115,
+  VMM_UNMAP: 116,
+  VMM_SET_ACCESS: 117,
+  VMM_GET_ACCESS: 118,
+  VMM_PROPERTIES: 119,
+  VMM_RETAIN: 120,
+  VMM_EXPORT: 121,
+  VMM_IMPORT: 122,
+  HOST_FUNC_ENQUEUE: 123,
+  HOST_FUNC_QUERY: 124,
+  HOST_FUNC_DONE: 125,
+  COUNT: 126,
 } as const;
 
 export const OpName: Record<number, string> = {
@@ -171,7 +189,23 @@ export const OpName: Record<number, string> = {
   107: 'GRAPH_EXEC_DESTROY',
   108: 'STAGE_LOOKUP',
   109: 'GRAPH_NODE_COUNT',
-  110: 'COUNT',
+  110: 'VMM_GRANULARITY',
+  111: 'VMM_CREATE',
+  112: 'VMM_RELEASE',
+  113: 'VMM_RESERVE',
+  114: 'VMM_FREE',
+  115: 'VMM_MAP',
+  116: 'VMM_UNMAP',
+  117: 'VMM_SET_ACCESS',
+  118: 'VMM_GET_ACCESS',
+  119: 'VMM_PROPERTIES',
+  120: 'VMM_RETAIN',
+  121: 'VMM_EXPORT',
+  122: 'VMM_IMPORT',
+  123: 'HOST_FUNC_ENQUEUE',
+  124: 'HOST_FUNC_QUERY',
+  125: 'HOST_FUNC_DONE',
+  126: 'COUNT',
 };
 
 /** struct vgpu_ctrl */
@@ -641,6 +675,96 @@ export const ReqGraph = {
   id: 0, // 4 bytes
   stream: 4, // 4 bytes
   flags: 8, // 8 bytes
+} as const;
+
+/** struct vgpu_vmm_prop */
+export const VmmProp = {
+  SIZE: 24,
+  type: 0, // 4 bytes
+  handle_types: 4, // 4 bytes
+  location_type: 8, // 4 bytes
+  location_id: 12, // 4 bytes
+  compression_type: 16, // 1 bytes
+  gpu_direct_rdma_capable: 17, // 1 bytes
+  usage: 18, // 2 bytes
+  pad: 20, // 4 bytes
+} as const;
+
+/** struct vgpu_req_vmm_granularity */
+export const ReqVmmGranularity = {
+  SIZE: 32,
+  prop: 0, // 24 bytes
+  option: 24, // 4 bytes
+  pad: 28, // 4 bytes
+} as const;
+
+/** struct vgpu_req_vmm_create */
+export const ReqVmmCreate = {
+  SIZE: 40,
+  bytes: 0, // 8 bytes
+  flags: 8, // 8 bytes
+  prop: 16, // 24 bytes
+} as const;
+
+/** struct vgpu_req_vmm_reserve */
+export const ReqVmmReserve = {
+  SIZE: 32,
+  bytes: 0, // 8 bytes
+  alignment: 8, // 8 bytes
+  addr: 16, // 8 bytes
+  flags: 24, // 8 bytes
+} as const;
+
+/** struct vgpu_req_vmm_range */
+export const ReqVmmRange = {
+  SIZE: 24,
+  ptr: 0, // 8 bytes
+  bytes: 8, // 8 bytes
+  count: 16, // 4 bytes
+  pad: 20, // 4 bytes
+} as const;
+
+/** struct vgpu_req_vmm_map */
+export const ReqVmmMap = {
+  SIZE: 40,
+  ptr: 0, // 8 bytes
+  bytes: 8, // 8 bytes
+  offset: 16, // 8 bytes
+  flags: 24, // 8 bytes
+  handle: 32, // 4 bytes
+  pad: 36, // 4 bytes
+} as const;
+
+/** struct vgpu_vmm_access */
+export const VmmAccess = {
+  SIZE: 16,
+  location_type: 0, // 4 bytes
+  location_id: 4, // 4 bytes
+  flags: 8, // 4 bytes
+  pad: 12, // 4 bytes
+} as const;
+
+/** struct vgpu_req_vmm_get_access */
+export const ReqVmmGetAccess = {
+  SIZE: 16,
+  ptr: 0, // 8 bytes
+  location_type: 8, // 4 bytes
+  location_id: 12, // 4 bytes
+} as const;
+
+/** struct vgpu_req_vmm_share */
+export const ReqVmmShare = {
+  SIZE: 16,
+  handle: 0, // 4 bytes
+  handle_type: 4, // 4 bytes
+  flags: 8, // 8 bytes
+} as const;
+
+/** struct vgpu_req_host_func */
+export const ReqHostFunc = {
+  SIZE: 8,
+  stream: 0, // 4 bytes
+  token: 4, // 4 bytes
 } as const;
 
 /** struct vgpu_hello */

@@ -2,14 +2,19 @@
 // build/vgpu-tests/ring_client): one guest names the other's context,
 // stream and device memory, and is refused each time; the owner's memory is
 // untouched.  And a guest's memory quota: the device reports it, and
-// allocations stop at it.
+// allocations stop at it; for PyTorch with expandable segments too (its
+// allocator then maps memory with cuMemCreate/cuMemMap, not cuMemAlloc:
+// bench/models/quota_check.py; skipped with VGPU_SKIP_PYTORCH=1).
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { repoPath } from '../support/repo-root.js';
 import { startProxy, type ProxyHandle } from '../support/proxy-process.js';
+import { jsonWithNonFinite, makeSides, runScript, stderrTail, withEnv } from './pytorch/python-scripts.js';
 
 const CLIENT = repoPath('build', 'vgpu-tests', 'ring_client');
 const QUOTA = 2 * 2 ** 30;
+const TORCH_QUOTA = 4 * 2 ** 30;
+const TORCH_QUOTA_TIMEOUT_MS = 300_000;
 
 export interface CheckResult {
   check: string;
@@ -76,6 +81,58 @@ async function quota(realLibcuda: string, logDir: string): Promise<CheckResult> 
   }
 }
 
+function gibOf(v: unknown): string {
+  return typeof v === 'number' ? `${(v / 2 ** 30).toFixed(2)} GiB` : String(v);
+}
+
+/**
+ * PyTorch with PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True through a proxy
+ * with a 4 GiB quota: bench/models/quota_check.py allocates 256 MiB tensors
+ * until PyTorch's out-of-memory error, which must come at most at the quota and
+ * not much before it; after freeing, the memory must be usable again.
+ */
+async function torchQuota(realLibcuda: string, logDir: string): Promise<CheckResult> {
+  const check = `PyTorch expandable_segments: quota (${TORCH_QUOTA / 2 ** 30} GiB)`;
+  const t0 = performance.now();
+  let proxy: ProxyHandle;
+  try {
+    proxy = await startProxy({ libcuda: realLibcuda, logFile: join(logDir, 'proxy-torch-quota.log'), extraArgs: ['--guest-mem-quota', String(TORCH_QUOTA)] });
+  } catch (err) {
+    return { check, pass: false, detail: `FAIL vgpu-proxy with --guest-mem-quota did not start: ${(err as Error).message}`, ms: performance.now() - t0 };
+  }
+  try {
+    const side = withEnv(makeSides(proxy, realLibcuda).libvgpu, { PYTORCH_CUDA_ALLOC_CONF: 'expandable_segments:True' });
+    const r = await runScript('quota_check.py', ['--quota', String(TORCH_QUOTA)], side, TORCH_QUOTA_TIMEOUT_MS);
+    const j = r.json;
+    const pass = r.status === 'ok' && r.problems.length === 0 && j !== null && j.pass === true;
+    const lines: string[] = [];
+    if (pass) {
+      lines.push(
+        `PASS quota_check: ${gibOf(j!.allocated)} allocated in ${String(j!.tensors)} tensors before PyTorch's out-of-memory error ` +
+          `(quota ${gibOf(TORCH_QUOTA)}); freed, then ${gibOf(j!.again_bytes)} allocated again`,
+      );
+    } else {
+      const why: string[] = [...r.problems];
+      if (j !== null) {
+        if (typeof j.error === 'string' && !why.some((w) => w.includes(j.error as string))) why.push(j.error);
+        if (Array.isArray(j.reasons)) why.push(...j.reasons.map(String));
+      }
+      if (why.length === 0) why.push(`the script's verdict was pass ${JSON.stringify(j?.pass)}`);
+      lines.push(`FAIL quota_check: ${why.join('; ')}`);
+    }
+    if (j !== null) lines.push(`  result: ${jsonWithNonFinite(j).replace(/\n\s*/g, ' ')}`);
+    if (!pass) {
+      lines.push(`  stderr (last lines):\n${stderrTail(r.result, 20)}`);
+      lines.push(`  quota proxy log (last lines):\n${proxy.logTail(20)}`);
+    }
+    return { check, pass, detail: lines.join('\n'), ms: performance.now() - t0 };
+  } finally {
+    await proxy.stop();
+  }
+}
+
 export async function runIsolationChecks(proxy: ProxyHandle, realLibcuda: string, logDir: string): Promise<CheckResult[]> {
-  return [await isolation(proxy), await quota(realLibcuda, logDir)];
+  const results = [await isolation(proxy), await quota(realLibcuda, logDir)];
+  if (process.env.VGPU_SKIP_PYTORCH !== '1') results.push(await torchQuota(realLibcuda, logDir));
+  return results;
 }

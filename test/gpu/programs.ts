@@ -30,4 +30,5 @@ export const PROGRAMS: GpuProgram[] = [
   { name: 'streams_events', kernels: [{ source: 'streams_events.cu', kind: 'fatbin', output: 'streams_events.fatbin' }] },
   { name: 'oob_fault', kernels: [{ source: 'oob_fault.cu', kind: 'cubin', output: 'oob_fault.cubin' }] },
   { name: 'threads', kernels: [{ source: 'threads.cu', kind: 'fatbin', output: 'threads.fatbin' }] },
+  { name: 'vmm', kernels: [{ source: 'vmm.cu', kind: 'fatbin', output: 'vmm.fatbin' }] },
 ];

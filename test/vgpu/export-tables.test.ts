@@ -34,6 +34,19 @@ t.test('an unknown UUID is refused and logged once, naming it and the caller', a
 });
 
 t.test('an undocumented entry answers NOT_SUPPORTED and is logged once, naming table and slot', async (t) => {
-  const lines = r.stderr.match(/event=unsupported export_table=69a28e9f slot=5 result=CUDA_ERROR_NOT_SUPPORTED/g) ?? [];
+  const lines = r.stderr.match(/event=unsupported function="export table 69a28e9f slot 5" result=CUDA_ERROR_NOT_SUPPORTED/g) ?? [];
   t.equal(lines.length, 1, 'one line for two calls', { stderr: r.stderr });
+  t.notMatch(r.stderr, /unsupported_summary/, 'no exit summary below VGPU_LOG=info');
+});
+
+t.test('with VGPU_LOG=info, the exit summary names every unsupported function called and how often', async (t) => {
+  const info = spawnSync(PROGRAM, [], {
+    encoding: 'utf8',
+    env: { ...process.env, VGPU_PROXY_SOCKET: '/nonexistent/vgpu.sock', VGPU_LOG: 'info' },
+    timeout: 15_000,
+  });
+  t.equal(info.status, 0, 'exits 0', { output: info.stderr });
+  // Two lines: libvgpu's, and that of the copy of log.c the test program links itself (it has none).
+  const lines: string[] = info.stderr.match(/event=unsupported_summary .*/g) ?? [];
+  t.ok(lines.includes('event=unsupported_summary functions=1 list="export table 69a28e9f slot 5 x2"'), 'the one entry, called twice', { stderr: info.stderr });
 });

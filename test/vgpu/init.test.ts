@@ -25,7 +25,7 @@ t.test('no proxy: cuInit says there is no device, and why', async (t) => {
 t.test('an unsupported function answers NOT_SUPPORTED and is logged once', async (t) => {
   const r = run('/nonexistent/vgpu.sock');
   t.match(r.stdout, /unsupported=801 again=801/);
-  t.equal(r.stderr.match(/event=unsupported function=cuTexRefCreate/g)?.length, 1);
+  t.equal(r.stderr.match(/event=unsupported function="cuTexRefCreate"/g)?.length, 1);
 });
 
 t.test('a proxy without a GPU: cuInit fails with NO_DEVICE, the proxy says why', async (t) => {

@@ -61,7 +61,7 @@
 
 #define VGPU_MAGIC          0x55504756u /* "VGPU" little-endian */
 #define VGPU_VERSION_MAJOR  1
-#define VGPU_VERSION_MINOR  0
+#define VGPU_VERSION_MINOR  1
 
 #define VGPU_CTRL_SIZE      4096u
 #define VGPU_RECORD_ALIGN   16u
@@ -226,7 +226,25 @@ enum vgpu_op {
 	/* module images sent once */
 	VGPU_OP_STAGE_LOOKUP = 108,   /* vgpu_req_stage_lookup -> vgpu_rsp_u64 (1: staged from the proxy's cache) */
 	VGPU_OP_GRAPH_NODE_COUNT = 109, /* vgpu_req_handle (graph) -> vgpu_rsp_u64 */
-	VGPU_OP_COUNT = 110
+	/* virtual memory management (cuMemCreate, cuMemMap, ...); the guest's handle is the proxy's id */
+	VGPU_OP_VMM_GRANULARITY = 110, /* vgpu_req_vmm_granularity -> vgpu_rsp_u64 */
+	VGPU_OP_VMM_CREATE = 111,     /* vgpu_req_vmm_create -> vgpu_rsp_handle */
+	VGPU_OP_VMM_RELEASE = 112,    /* vgpu_req_handle */
+	VGPU_OP_VMM_RESERVE = 113,    /* vgpu_req_vmm_reserve -> vgpu_rsp_u64 (address) */
+	VGPU_OP_VMM_FREE = 114,       /* vgpu_req_vmm_range */
+	VGPU_OP_VMM_MAP = 115,        /* vgpu_req_vmm_map */
+	VGPU_OP_VMM_UNMAP = 116,      /* vgpu_req_vmm_range */
+	VGPU_OP_VMM_SET_ACCESS = 117, /* vgpu_req_vmm_range + vgpu_vmm_access[count] */
+	VGPU_OP_VMM_GET_ACCESS = 118, /* vgpu_req_vmm_get_access -> vgpu_rsp_u64 (CUmemAccess_flags) */
+	VGPU_OP_VMM_PROPERTIES = 119, /* vgpu_req_handle -> vgpu_vmm_prop */
+	VGPU_OP_VMM_RETAIN = 120,     /* vgpu_req_vmm_range (ptr) -> vgpu_rsp_handle */
+	VGPU_OP_VMM_EXPORT = 121,     /* vgpu_req_vmm_share: may this handle be exported as that type? */
+	VGPU_OP_VMM_IMPORT = 122,     /* vgpu_req_vmm_share -> vgpu_rsp_handle (the same id, one more reference) */
+	/* host functions on streams (cuLaunchHostFunc, cuStreamAddCallback): run by the guest, gated by the proxy */
+	VGPU_OP_HOST_FUNC_ENQUEUE = 123, /* vgpu_req_host_func: the stream's later work waits for HOST_FUNC_DONE */
+	VGPU_OP_HOST_FUNC_QUERY = 124,   /* vgpu_req_host_func -> result 0: the work before it is done; NOT_READY; or the stream's error */
+	VGPU_OP_HOST_FUNC_DONE = 125,    /* vgpu_req_host_func: the guest ran it; the stream goes on */
+	VGPU_OP_COUNT = 126
 };
 
 /* A range of the data arena. */
@@ -531,6 +549,86 @@ struct vgpu_req_graph {
 	uint32_t stream;            /* launch and upload */
 	uint64_t flags;             /* instantiate: CUgraphInstantiate_flags */
 };
+
+/* --- virtual memory management --- */
+/*
+ * CUmemAllocationProp by value, field by field (its pointer field,
+ * win32HandleMetaData, has no meaning on Linux and does not travel).
+ * location_id is the guest's device ordinal; the proxy translates it.
+ */
+struct vgpu_vmm_prop {
+	uint32_t type;              /* CUmemAllocationType */
+	uint32_t handle_types;      /* CUmemAllocationHandleType bits */
+	uint32_t location_type;     /* CUmemLocationType: only CU_MEM_LOCATION_TYPE_DEVICE travels */
+	int32_t  location_id;
+	uint8_t  compression_type;  /* allocFlags */
+	uint8_t  gpu_direct_rdma_capable;
+	uint16_t usage;
+	uint32_t pad;
+};
+struct vgpu_req_vmm_granularity {
+	struct vgpu_vmm_prop prop;
+	uint32_t option;            /* CUmemAllocationGranularity_flags */
+	uint32_t pad;
+};
+struct vgpu_req_vmm_create {
+	uint64_t bytes;
+	uint64_t flags;             /* must be 0 */
+	struct vgpu_vmm_prop prop;
+};
+struct vgpu_req_vmm_reserve {
+	uint64_t bytes;
+	uint64_t alignment;
+	uint64_t addr;              /* hint; 0 for none */
+	uint64_t flags;             /* must be 0 */
+};
+/* A virtual range: cuMemAddressFree, cuMemUnmap, cuMemSetAccess (count descriptors follow), cuMemRetainAllocationHandle (ptr only). */
+struct vgpu_req_vmm_range {
+	uint64_t ptr;
+	uint64_t bytes;
+	uint32_t count;
+	uint32_t pad;
+};
+struct vgpu_req_vmm_map {
+	uint64_t ptr;
+	uint64_t bytes;
+	uint64_t offset;            /* into the physical allocation */
+	uint64_t flags;             /* must be 0 */
+	uint32_t handle;            /* an id from VGPU_OP_VMM_CREATE */
+	uint32_t pad;
+};
+/* CUmemAccessDesc by value; location_id is the guest's device ordinal. */
+struct vgpu_vmm_access {
+	uint32_t location_type;
+	int32_t  location_id;
+	uint32_t flags;             /* CUmemAccess_flags */
+	uint32_t pad;
+};
+#define VGPU_VMM_ACCESS_MAX 64u    /* descriptors in one cuMemSetAccess */
+struct vgpu_req_vmm_get_access {
+	uint64_t ptr;
+	uint32_t location_type;
+	int32_t  location_id;
+};
+struct vgpu_req_vmm_share {
+	uint32_t handle;
+	uint32_t handle_type;       /* CUmemAllocationHandleType */
+	uint64_t flags;
+};
+
+/* --- host functions --- */
+/*
+ * A host function on a stream: the proxy records an event behind the work
+ * before it and makes the stream wait (a stream memory wait on a word only
+ * the proxy writes) until the guest, having run the function once the event
+ * completed, says HOST_FUNC_DONE.  Tokens are the guest's, unique among its
+ * pending host functions.
+ */
+struct vgpu_req_host_func {
+	uint32_t stream;
+	uint32_t token;
+};
+#define VGPU_HOST_FUNC_PENDING_MAX 65536u
 
 /* --- the unix-socket hand-over (shm transport) --- */
 #define VGPU_HELLO_MAGIC 0x4c454856u /* "VHEL" */

@@ -197,8 +197,11 @@ CUresult vgpu_rpc(uint16_t op, uint32_t ctx, const void *req, size_t req_len, vo
 CUresult vgpu_post(uint16_t op, uint32_t ctx, const void *req, size_t req_len);
 
 /* Device memory the guest allocated or found (globals), for pointer queries and copy directions. */
-void vgpu_devmem_add(CUdeviceptr base, size_t size, struct vgpu_ctx *ctx, int is_global);
+enum { VGPU_DEVMEM_ALLOC = 0, VGPU_DEVMEM_GLOBAL = 1, VGPU_DEVMEM_VMM = 2 /* a mapping of the virtual-memory API; ctx NULL */ };
+void vgpu_devmem_add(CUdeviceptr base, size_t size, struct vgpu_ctx *ctx, int kind);
 void vgpu_devmem_remove(CUdeviceptr base);
+/* Forgets every range that intersects [base, base + size) (cuMemUnmap). */
+void vgpu_devmem_remove_range(CUdeviceptr base, size_t size);
 int  vgpu_devmem_find(CUdeviceptr p, CUdeviceptr *base, size_t *size, struct vgpu_ctx **ctx, unsigned long long *buffer_id);
 void vgpu_devmem_drop_ctx(struct vgpu_ctx *ctx);
 

@@ -31,7 +31,7 @@ static CUresult mem_alloc(CUdeviceptr *dptr, size_t bytes, size_t width, size_t 
 	*dptr = rsp.dptr;
 	if (pitch)
 		*pitch = rsp.pitch;
-	vgpu_devmem_add(rsp.dptr, width ? rsp.pitch * height : bytes, c, 0);
+	vgpu_devmem_add(rsp.dptr, width ? rsp.pitch * height : bytes, c, VGPU_DEVMEM_ALLOC);
 	return CUDA_SUCCESS;
 }
 

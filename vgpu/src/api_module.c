@@ -427,7 +427,7 @@ static CUresult global_answer(CUresult r, const struct vgpu_rsp_global *g, struc
 		*dptr = g->dptr;
 	if (bytes)
 		*bytes = g->bytes;
-	vgpu_devmem_add(g->dptr, g->bytes, c, 1);
+	vgpu_devmem_add(g->dptr, g->bytes, c, VGPU_DEVMEM_GLOBAL);
 	return CUDA_SUCCESS;
 }
 

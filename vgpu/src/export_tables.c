@@ -74,14 +74,13 @@ enum table_id {
 
 /* --- stubs for entries whose purpose nobody has published --- */
 
-static uint8_t stub_seen[T_COUNT][SLOTS_MAX];
 static const char *table_name(enum table_id t);
 
 static CUresult unknown_slot(enum table_id t, unsigned slot)
 {
-	if (!__atomic_exchange_n(&stub_seen[t][slot], 1, __ATOMIC_RELAXED))
-		VGPU_WARN("event=unsupported export_table=%s slot=%u result=CUDA_ERROR_NOT_SUPPORTED", table_name(t), slot);
-	return CUDA_ERROR_NOT_SUPPORTED;
+	char name[64];
+	snprintf(name, sizeof(name), "export table %s slot %u", table_name(t), slot);
+	return vgpu_unsupported(name);
 }
 
 /*

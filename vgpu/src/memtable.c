@@ -13,7 +13,7 @@ struct devmem {
 	size_t size;
 	struct vgpu_ctx *ctx;
 	unsigned long long buffer_id;
-	int is_global;
+	int kind;                 /* VGPU_DEVMEM_* */
 };
 
 static pthread_rwlock_t dev_lock = PTHREAD_RWLOCK_INITIALIZER;
@@ -36,7 +36,7 @@ static long dev_index(CUdeviceptr p)
 	return found;
 }
 
-void vgpu_devmem_add(CUdeviceptr base, size_t size, struct vgpu_ctx *ctx, int is_global)
+void vgpu_devmem_add(CUdeviceptr base, size_t size, struct vgpu_ctx *ctx, int kind)
 {
 	pthread_rwlock_wrlock(&dev_lock);
 	long at = dev_index(base);
@@ -56,7 +56,7 @@ void vgpu_devmem_add(CUdeviceptr base, size_t size, struct vgpu_ctx *ctx, int is
 		}
 		size_t pos = (size_t)(at + 1);
 		memmove(dev + pos + 1, dev + pos, (dev_n - pos) * sizeof(*dev));
-		dev[pos] = (struct devmem){ .base = base, .size = size, .ctx = ctx, .buffer_id = next_buffer_id++, .is_global = is_global };
+		dev[pos] = (struct devmem){ .base = base, .size = size, .ctx = ctx, .buffer_id = next_buffer_id++, .kind = kind };
 		dev_n++;
 	}
 	pthread_rwlock_unlock(&dev_lock);
@@ -70,6 +70,17 @@ void vgpu_devmem_remove(CUdeviceptr base)
 		memmove(dev + at, dev + at + 1, (dev_n - (size_t)at - 1) * sizeof(*dev));
 		dev_n--;
 	}
+	pthread_rwlock_unlock(&dev_lock);
+}
+
+void vgpu_devmem_remove_range(CUdeviceptr base, size_t size)
+{
+	pthread_rwlock_wrlock(&dev_lock);
+	size_t w = 0;
+	for (size_t i = 0; i < dev_n; i++)
+		if (dev[i].base + dev[i].size <= base || dev[i].base >= base + size)
+			dev[w++] = dev[i];
+	dev_n = w;
 	pthread_rwlock_unlock(&dev_lock);
 }
 

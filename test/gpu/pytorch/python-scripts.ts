@@ -82,6 +82,16 @@ function asInstalled(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
   return out;
 }
 
+/**
+ * The side with more environment variables, set over its own (after
+ * asInstalled: a case that names a variable gets it on both sides, e.g.
+ * PYTORCH_CUDA_ALLOC_CONF).
+ */
+export function withEnv(side: Side, extra: Readonly<Record<string, string>> | undefined): Side {
+  if (extra === undefined || Object.keys(extra).length === 0) return side;
+  return { ...side, env: { ...side.env, ...extra } };
+}
+
 export interface ScriptRun {
   side: SideName;
   result: RunResult;

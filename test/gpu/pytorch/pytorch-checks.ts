@@ -37,6 +37,7 @@ import {
   type ScriptRun,
   type Side,
   type SideName,
+  withEnv,
 } from './python-scripts.js';
 
 export interface PytorchCase {
@@ -48,7 +49,12 @@ export interface PytorchCase {
   args: string[];
   /** Fields of the JSON line that must be equal on both sides (same model, same inputs). */
   sameOnBothSides: string[];
+  /** Environment variables set on both sides, over each side's own environment (python-scripts.ts withEnv). */
+  env?: Readonly<Record<string, string>>;
 }
+
+/** PyTorch's caching allocator on the driver's virtual memory calls (cuMemCreate, cuMemMap, ...) instead of cuMemAlloc. */
+const EXPANDABLE_SEGMENTS = { PYTORCH_CUDA_ALLOC_CONF: 'expandable_segments:True' } as const;
 
 export const PYTORCH_CASES: readonly PytorchCase[] = [
   { id: 'resnet50-bs1', title: 'ResNet-50 fp16 bs1 forward', script: 'forward_check.py', args: ['--model', 'resnet50', '--batch', '1'], sameOnBothSides: ['weights', 'inputs'] },
@@ -56,6 +62,24 @@ export const PYTORCH_CASES: readonly PytorchCase[] = [
   { id: 'cuda-graph', title: 'CUDA graph capture + replay (ResNet-50 bs1)', script: 'graph_check.py', args: ['--model', 'resnet50', '--batch', '1'], sameOnBothSides: ['weights'] },
   { id: 'cupy', title: 'CuPy elementwise + reduction', script: 'cupy_check.py', args: [], sameOnBothSides: [] },
   { id: 'torch-compile', title: 'torch.compile (Inductor/Triton)', script: 'compile_check.py', args: [], sameOnBothSides: [] },
+  {
+    id: 'resnet50-bs1-expandable',
+    title: 'ResNet-50 fp16 bs1 forward, expandable_segments',
+    script: 'forward_check.py',
+    args: ['--model', 'resnet50', '--batch', '1'],
+    sameOnBothSides: ['weights', 'inputs'],
+    env: EXPANDABLE_SEGMENTS,
+  },
+  {
+    id: 'bert-large-bs8-expandable',
+    title: 'BERT-Large fp16 bs8x384 forward, expandable_segments',
+    script: 'forward_check.py',
+    args: ['--model', 'bert-large', '--batch', '8'],
+    sameOnBothSides: ['weights', 'inputs'],
+    env: EXPANDABLE_SEGMENTS,
+  },
+  { id: 'jax', title: 'JAX jit matmul, MLP, jax.random', script: 'jax_check.py', args: [], sameOnBothSides: ['inputs'] },
+  { id: 'cupy-libs', title: 'CuPy RawKernel, cuBLAS fp32/fp16, cuFFT, cuRAND', script: 'cupy_libs_check.py', args: [], sameOnBothSides: ['inputs'] },
 ];
 
 const STARTUP_CASE = 'resnet50-bs1';
@@ -207,7 +231,7 @@ class CaseRunner {
     const dir = join(this.#workDir, c.id);
     mkdirSync(dir, { recursive: true });
     const out = join(dir, `${label}.npz`);
-    const r = await runScript(c.script, [...c.args, '--out', out], this.#sides[side], this.#timeoutMs);
+    const r = await runScript(c.script, [...c.args, '--out', out], withEnv(this.#sides[side], c.env), this.#timeoutMs);
     saveLogs(dir, label, r);
     const first = startupOf(r);
     const extra = first !== null ? ` (first result ${first.toFixed(2)} s after process start)` : '';
