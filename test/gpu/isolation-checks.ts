@@ -1,10 +1,13 @@
 // Two guests on one GPU, through the raw channel (the C test guest
 // build/vgpu-tests/ring_client): one guest names the other's context,
-// stream and device memory, and is refused each time; the owner's memory is
-// untouched.  And a guest's memory quota: the device reports it, and
-// allocations stop at it; for PyTorch with expandable segments too (its
+// stream, device memory, physical allocation and mapped range, and is refused
+// each time; the owner's memory is untouched.  A guest's memory quota: the
+// device reports it, and allocations stop at it, through cuMemAlloc and the
+// virtual-memory API alike; for PyTorch with expandable segments too (its
 // allocator then maps memory with cuMemCreate/cuMemMap, not cuMemAlloc:
-// bench/models/quota_check.py; skipped with VGPU_SKIP_PYTORCH=1).
+// bench/models/quota_check.py; skipped with VGPU_SKIP_PYTORCH=1).  And a
+// guest's death: from its SIGKILL to its device memory being free again, as
+// another guest sees it through cuMemGetInfo (goal: 1 s at most).
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { repoPath } from '../support/repo-root.js';
@@ -58,12 +61,12 @@ async function waitFor(output: () => string, re: RegExp, ms: number): Promise<Re
 async function isolation(proxy: ProxyHandle): Promise<CheckResult> {
   const t0 = performance.now();
   const owner = run(proxy, ['gpu-owner']);
-  const ids = await waitFor(owner.output, /OWNER ctx=(\d+) stream=(\d+) dptr=(\d+)/, 30_000);
+  const ids = await waitFor(owner.output, /OWNER ctx=(\d+) stream=(\d+) dptr=(\d+) vmm=(\d+) va=(\d+)/, 30_000);
   if (!ids) {
     owner.child.kill('SIGKILL');
     return { check: 'two guests: isolation', pass: false, detail: `owner did not start: ${owner.output()}`, ms: performance.now() - t0 };
   }
-  const intruder = await run(proxy, ['gpu-intruder', ids[1]!, ids[2]!, ids[3]!]).done;
+  const intruder = await run(proxy, ['gpu-intruder', ...ids.slice(1, 6)]).done;
   owner.child.stdin.write('go\n');
   const o = await owner.done;
   const pass = intruder.code === 0 && o.code === 0 && /PASS gpu-intruder/.test(intruder.out) && /PASS gpu-owner/.test(o.out);
@@ -79,6 +82,63 @@ async function quota(realLibcuda: string, logDir: string): Promise<CheckResult> 
   } finally {
     await proxy.stop();
   }
+}
+
+async function vmmQuota(realLibcuda: string, logDir: string): Promise<CheckResult> {
+  const t0 = performance.now();
+  const check = `memory quota, virtual-memory API (${QUOTA / 2 ** 30} GiB)`;
+  const proxy = await startProxy({ libcuda: realLibcuda, logFile: join(logDir, 'proxy-vmm-quota.log'), extraArgs: ['--guest-mem-quota', String(QUOTA)] });
+  try {
+    const r = await run(proxy, ['gpu-vmm-quota', String(QUOTA)]).done;
+    return { check, pass: r.code === 0 && /PASS gpu-vmm-quota/.test(r.out), detail: r.out.trim(), ms: performance.now() - t0 };
+  } finally {
+    await proxy.stop();
+  }
+}
+
+/** Held by the guest that is killed: [kind, bytes]; both ways of allocating, 1 and 16 GiB. */
+export const DEATH_CASES: readonly [string, number][] = [
+  ['alloc', 2 ** 30],
+  ['vmm', 2 ** 30],
+  ['alloc', 16 * 2 ** 30],
+  ['vmm', 16 * 2 ** 30],
+];
+const DEATH_GOAL_MS = 1000;
+
+/** One guest holds memory and is SIGKILLed; another sees it free again. Milliseconds, or why not. */
+async function deathTime(proxy: ProxyHandle, kind: string, bytes: number): Promise<{ ms: number | null; out: string }> {
+  const holder = run(proxy, ['gpu-hold', kind, String(bytes)]);
+  if (!(await waitFor(holder.output, /^HELD /m, 60_000))) {
+    holder.child.kill('SIGKILL');
+    return { ms: null, out: `holder: ${holder.output().trim()}` };
+  }
+  const watcher = run(proxy, ['gpu-watch-free', String(bytes), String(10 * DEATH_GOAL_MS)]);
+  if (!(await waitFor(watcher.output, /^READY /m, 30_000))) {
+    holder.child.kill('SIGKILL');
+    watcher.child.kill('SIGKILL');
+    return { ms: null, out: `watcher: ${watcher.output().trim()}` };
+  }
+  // The watcher's clock starts at its go-ahead, sent as the holder is killed.
+  holder.child.kill('SIGKILL');
+  watcher.child.stdin.write('go\n');
+  const w = await watcher.done;
+  await holder.done;
+  const m = /PASS gpu-watch-free: ([\d.]+) ms/.exec(w.out);
+  return { ms: m ? Number(m[1]) : null, out: w.out.trim() };
+}
+
+async function guestDeath(proxy: ProxyHandle): Promise<CheckResult> {
+  const t0 = performance.now();
+  const lines: string[] = [];
+  let pass = true;
+  for (const [kind, bytes] of DEATH_CASES) {
+    const r = await deathTime(proxy, kind, bytes);
+    const what = `${kind === 'vmm' ? 'cuMemCreate+cuMemMap' : 'cuMemAlloc'} ${bytes / 2 ** 30} GiB`;
+    const ok = r.ms !== null && r.ms <= DEATH_GOAL_MS;
+    pass &&= ok;
+    lines.push(r.ms !== null ? `${ok ? 'ok  ' : 'FAIL'} ${what}: free again ${r.ms.toFixed(1)} ms after SIGKILL` : `FAIL ${what}: ${r.out}`);
+  }
+  return { check: `guest death: device memory free again (goal ${DEATH_GOAL_MS} ms)`, pass, detail: lines.join('\n'), ms: performance.now() - t0 };
 }
 
 function gibOf(v: unknown): string {
@@ -132,7 +192,7 @@ async function torchQuota(realLibcuda: string, logDir: string): Promise<CheckRes
 }
 
 export async function runIsolationChecks(proxy: ProxyHandle, realLibcuda: string, logDir: string): Promise<CheckResult[]> {
-  const results = [await isolation(proxy), await quota(realLibcuda, logDir)];
+  const results = [await isolation(proxy), await quota(realLibcuda, logDir), await vmmQuota(realLibcuda, logDir), await guestDeath(proxy)];
   if (process.env.VGPU_SKIP_PYTORCH !== '1') results.push(await torchQuota(realLibcuda, logDir));
   return results;
 }

@@ -30,6 +30,7 @@ import { DEFAULT_GUEST_LIB_DIR, realDriverEnv, requireGuestLib, startProxy, type
 import { markdownTable, writeResult } from '../support/report.js';
 import { repoPath } from '../support/repo-root.js';
 import { describeExit, runCommand, runMain, type RunResult } from '../support/run-command.js';
+import { unsupportedCell, unsupportedProblems, withUnsupportedSummary } from '../support/unsupported-summary.js';
 
 const TIMEOUT_MS = 120_000;
 const BUILD_DIR = repoPath('build', 'gpu-tests');
@@ -47,6 +48,8 @@ interface ProgramResult {
   libvgpu: RunSummary;
   outputsIdentical: boolean | null;
   stdoutIdentical: boolean | null;
+  /** libvgpu's exit summary of the functions it answered NOT_SUPPORTED ("0" when none). */
+  unsupported: string;
   pass: boolean;
   reasons: string[];
 }
@@ -105,8 +108,10 @@ async function runOne(p: GpuProgram, proxy: ProxyHandle, realLibcuda: string): P
   if (!proxy.alive()) {
     reasons.push(`vgpu-proxy was not running (${proxy.exitStatus()}) before the libvgpu run`);
   } else {
-    vgpu = await runCommand(bin, [vgpuDir, BUILD_DIR], { env: proxy.env, timeoutMs: TIMEOUT_MS });
-    if (vgpu.code !== 0 || vgpu.timedOut) reasons.push(`libvgpu run: ${describeExit(vgpu, TIMEOUT_MS)}`);
+    vgpu = await runCommand(bin, [vgpuDir, BUILD_DIR], { env: withUnsupportedSummary(proxy.env), timeoutMs: TIMEOUT_MS });
+    const exited = vgpu.code === 0 && !vgpu.timedOut;
+    if (!exited) reasons.push(`libvgpu run: ${describeExit(vgpu, TIMEOUT_MS)}`);
+    reasons.push(...unsupportedProblems(vgpu.stderr, exited));
     const vgpuLib = checkLoadedLibcuda(vgpu.stderr, join(DEFAULT_GUEST_LIB_DIR, 'libcuda.so.1'));
     if (vgpuLib !== null) reasons.push(`libvgpu run ${vgpuLib}`);
     if (!proxy.alive()) reasons.push(`vgpu-proxy exited during the run (${proxy.exitStatus()})`);
@@ -124,6 +129,7 @@ async function runOne(p: GpuProgram, proxy: ProxyHandle, realLibcuda: string): P
     libvgpu: vgpu !== null ? summary(vgpu) : { status: 'not run', ms: 0 },
     outputsIdentical,
     stdoutIdentical,
+    unsupported: vgpu !== null ? unsupportedCell(vgpu.stderr) : '-',
     pass: reasons.length === 0,
     reasons,
   };
@@ -138,8 +144,8 @@ function table(results: ProgramResult[]): string {
     return r.outputsIdentical ? 'no (stdout)' : 'no';
   };
   return markdownTable(
-    ['program', 'native', 'libvgpu', 'outputs identical', 'time native', 'time libvgpu', 'result'],
-    results.map((r) => [r.program, r.native.status, r.libvgpu.status, same(r), secs(r.native.ms), secs(r.libvgpu.ms), r.pass ? 'PASS' : 'FAIL']),
+    ['program', 'native', 'libvgpu', 'outputs identical', 'unsupported calls', 'time native', 'time libvgpu', 'result'],
+    results.map((r) => [r.program, r.native.status, r.libvgpu.status, same(r), r.unsupported, secs(r.native.ms), secs(r.libvgpu.ms), r.pass ? 'PASS' : 'FAIL']),
   );
 }
 

@@ -13,10 +13,17 @@
  *   bystander S   answered ECHOs for S seconds; fails on the first error
  *   hostile CASE  one hostile request (see hostile_cases); checks the answer or the fault
  *   rate N        N unanswered NOPs carrying a launch-sized payload, then one answered: requests/s
- *   gpu-owner     (GPU) creates a context, a stream and 1 MiB of device memory, prints their ids,
- *                 waits for a line on stdin, then checks its memory is untouched
- *   gpu-intruder CTX STREAM DPTR   (GPU) names another guest's objects: each must be refused
+ *   gpu-owner     (GPU) creates a context, a stream, 1 MiB of device memory and a physical allocation
+ *                 (cuMemCreate) mapped into its own reservation, prints their ids, waits for a line
+ *                 on stdin, then checks its memory is untouched
+ *   gpu-intruder CTX STREAM DPTR VMM VA  (GPU) names another guest's objects: each must be refused
  *   gpu-quota BYTES  (GPU) the device reports the quota as its memory, and allocations stop there
+ *   gpu-vmm-quota BYTES  (GPU) the same for the virtual-memory API: cuMemCreate counts against the quota,
+ *                 with cuMemAlloc; memory released while mapped counts until unmapped
+ *   gpu-hold KIND BYTES  (GPU) holds BYTES of device memory (KIND alloc: cuMemAlloc; vmm: cuMemCreate,
+ *                 reserved and mapped), prints "HELD", then waits to be killed
+ *   gpu-watch-free BYTES MS  (GPU) prints "READY" with the free memory it sees; on a line on stdin,
+ *                 polls cuMemGetInfo until BYTES more are free, and prints how long that took
  *   xen-lie CASE  (xen transport) offers the region with one lie (see xen_lies): the proxy must refuse it
  */
 #include <pthread.h>
@@ -460,6 +467,96 @@ static CUresult read_device(uint32_t ctx, uint64_t src, uint8_t *dst, uint32_t l
 	return r;
 }
 
+/* The virtual-memory API, as libvgpu sends it: device 0, pinned, no handle type. */
+static struct vgpu_vmm_prop device_prop(void)
+{
+	struct vgpu_vmm_prop p = { .type = CU_MEM_ALLOCATION_TYPE_PINNED, .location_type = CU_MEM_LOCATION_TYPE_DEVICE, .location_id = 0 };
+	return p;
+}
+
+static uint64_t vmm_granularity(uint32_t ctx)
+{
+	struct vgpu_req_vmm_granularity g = { .prop = device_prop(), .option = CU_MEM_ALLOC_GRANULARITY_MINIMUM };
+	struct vgpu_rsp_u64 v = { 0 };
+	return call1(VGPU_OP_VMM_GRANULARITY, ctx, &g, sizeof(g), &v, sizeof(v)) == CUDA_SUCCESS ? v.value : 0;
+}
+
+static CUresult vmm_create(uint32_t ctx, uint64_t bytes, uint32_t *id)
+{
+	struct vgpu_req_vmm_create c = { .bytes = bytes, .prop = device_prop() };
+	struct vgpu_rsp_handle h = { 0 };
+	CUresult r = call1(VGPU_OP_VMM_CREATE, ctx, &c, sizeof(c), &h, sizeof(h));
+	*id = h.id;
+	return r;
+}
+
+static CUresult vmm_release(uint32_t ctx, uint32_t id)
+{
+	struct vgpu_req_handle h = { .id = id };
+	return call1(VGPU_OP_VMM_RELEASE, ctx, &h, sizeof(h), NULL, 0);
+}
+
+static CUresult vmm_reserve(uint32_t ctx, uint64_t bytes, uint64_t *va)
+{
+	struct vgpu_req_vmm_reserve q = { .bytes = bytes };
+	struct vgpu_rsp_u64 v = { 0 };
+	CUresult r = call1(VGPU_OP_VMM_RESERVE, ctx, &q, sizeof(q), &v, sizeof(v));
+	*va = v.value;
+	return r;
+}
+
+static CUresult vmm_range(uint16_t op, uint32_t ctx, uint64_t va, uint64_t bytes)
+{
+	struct vgpu_req_vmm_range q = { .ptr = va, .bytes = bytes };
+	return call1(op, ctx, &q, sizeof(q), NULL, 0);
+}
+
+static CUresult vmm_map(uint32_t ctx, uint64_t va, uint64_t bytes, uint32_t id)
+{
+	struct vgpu_req_vmm_map m = { .ptr = va, .bytes = bytes, .handle = id };
+	return call1(VGPU_OP_VMM_MAP, ctx, &m, sizeof(m), NULL, 0);
+}
+
+static CUresult vmm_set_access(uint32_t ctx, uint64_t va, uint64_t bytes)
+{
+	struct {
+		struct vgpu_req_vmm_range range;
+		struct vgpu_vmm_access access;
+	} q = { { .ptr = va, .bytes = bytes, .count = 1 },
+		{ .location_type = CU_MEM_LOCATION_TYPE_DEVICE, .location_id = 0, .flags = CU_MEM_ACCESS_FLAGS_PROT_READWRITE } };
+	return call1(VGPU_OP_VMM_SET_ACCESS, ctx, &q, sizeof(q), NULL, 0);
+}
+
+/* cuMemCreate, cuMemAddressReserve, cuMemMap and cuMemSetAccess of bytes: what XLA and PyTorch do. */
+static CUresult vmm_create_mapped(uint32_t ctx, uint64_t bytes, uint32_t *id, uint64_t *va)
+{
+	CUresult r;
+	if ((r = vmm_create(ctx, bytes, id)) != CUDA_SUCCESS || (r = vmm_reserve(ctx, bytes, va)) != CUDA_SUCCESS ||
+	    (r = vmm_map(ctx, *va, bytes, *id)) != CUDA_SUCCESS)
+		return r;
+	return vmm_set_access(ctx, *va, bytes);
+}
+
+static CUresult memset32(uint32_t ctx, uint64_t dst, size_t bytes, uint32_t value)
+{
+	struct vgpu_req_memset set = { .dst = dst, .width = bytes / 4, .height = 1, .value = value, .elem_size = 4 };
+	return call1(VGPU_OP_MEMSET, ctx, &set, sizeof(set), NULL, 0);
+}
+
+static int holds_words(uint32_t ctx, uint64_t src, size_t bytes, uint32_t value)
+{
+	static uint8_t back[1 << 20];
+	if (bytes > sizeof(back) || read_device(ctx, src, back, (uint32_t)bytes) != CUDA_SUCCESS)
+		return 0;
+	for (size_t i = 0; i < bytes; i += 4) {
+		uint32_t v;
+		memcpy(&v, back + i, 4);
+		if (v != value)
+			return 0;
+	}
+	return 1;
+}
+
 static int mode_gpu_owner(void)
 {
 	uint32_t ctx = own_context();
@@ -481,7 +578,13 @@ static int mode_gpu_owner(void)
 	struct vgpu_rsp_ctx ctx2;
 	if (call1(VGPU_OP_CTX_CREATE, 0, &cc, sizeof(cc), &ctx2, sizeof(ctx2)) != CUDA_SUCCESS)
 		return fail("gpu-owner", "cannot create a second context (%ld %ld)", 0, 0);
-	printf("OWNER ctx=%u stream=%u dptr=%llu\n", ctx2.id, stream.id, (unsigned long long)mem.dptr);
+	uint64_t gran = vmm_granularity(ctx), vmm_va = 0;
+	uint32_t vmm_id = 0;
+	if (gran == 0 || gran > (1 << 20) * 2 || vmm_create_mapped(ctx, gran, &vmm_id, &vmm_va) != CUDA_SUCCESS ||
+	    memset32(ctx, vmm_va, gran, 0x0ddba11) != CUDA_SUCCESS)
+		return fail("gpu-owner", "cannot create, map or fill a physical allocation of %ld bytes (%ld)", (long)gran, 0);
+	printf("OWNER ctx=%u stream=%u dptr=%llu vmm=%u va=%llu\n", ctx2.id, stream.id, (unsigned long long)mem.dptr, vmm_id,
+	       (unsigned long long)vmm_va);
 	fflush(stdout);
 	char line[16];
 	if (!fgets(line, sizeof(line), stdin))
@@ -496,10 +599,15 @@ static int mode_gpu_owner(void)
 		if (v != 0x5eedf00d)
 			return fail("gpu-owner", "word at %ld changed to %ld", (long)i, v);
 	}
+	if (!holds_words(ctx, vmm_va, 1 << 20, 0x0ddba11))
+		return fail("gpu-owner", "the mapped physical allocation changed or cannot be read (%ld %ld)", 0, 0);
+	if (vmm_range(VGPU_OP_VMM_UNMAP, ctx, vmm_va, gran) != CUDA_SUCCESS || vmm_release(ctx, vmm_id) != CUDA_SUCCESS ||
+	    vmm_range(VGPU_OP_VMM_FREE, ctx, vmm_va, gran) != CUDA_SUCCESS)
+		return fail("gpu-owner", "cannot unmap, release or free its own virtual memory (%ld %ld)", 0, 0);
 	struct vgpu_req_handle h = { .id = stream.id };
 	if (call1(VGPU_OP_STREAM_SYNC, ctx, &h, sizeof(h), NULL, 0) != CUDA_SUCCESS || call1(VGPU_OP_CTX_SYNC, ctx2.id, NULL, 0, NULL, 0) != CUDA_SUCCESS)
 		return fail("gpu-owner", "own stream or context unusable (%ld %ld)", 0, 0);
-	printf("PASS gpu-owner: memory and stream intact after the intruder\n");
+	printf("PASS gpu-owner: memory, mapped physical allocation and stream intact after the intruder\n");
 	return 0;
 }
 
@@ -513,9 +621,10 @@ static int refused(const char *what, CUresult got, CUresult want)
 	return 0;
 }
 
-static int mode_gpu_intruder(long owner_ctx, long owner_stream, const char *dptr_text)
+static int mode_gpu_intruder(long owner_ctx, long owner_stream, const char *dptr_text, long owner_vmm, const char *va_text)
 {
 	uint64_t dptr = strtoull(dptr_text, NULL, 10);
+	uint64_t va = strtoull(va_text, NULL, 10);
 	uint32_t ctx = own_context();
 	if (!ctx)
 		return fail("gpu-intruder", "no context (%ld %ld)", 0, 0);
@@ -533,6 +642,30 @@ static int mode_gpu_intruder(long owner_ctx, long owner_stream, const char *dptr
 	bad |= refused("copy within the owner's device memory", call1(VGPU_OP_MEMCPY_DTOD, ctx, &cp, sizeof(cp), NULL, 0), CUDA_ERROR_INVALID_VALUE);
 	struct vgpu_req_mem_free fr = { .dptr = dptr };
 	bad |= refused("free the owner's device memory", call1(VGPU_OP_MEM_FREE, ctx, &fr, sizeof(fr), NULL, 0), CUDA_ERROR_INVALID_VALUE);
+
+	/* The virtual-memory API: the owner's physical allocation id and its mapped range. */
+	uint64_t gran = vmm_granularity(ctx), mine = 0;
+	uint32_t own_id = 0;
+	if (gran == 0 || vmm_reserve(ctx, gran, &mine) != CUDA_SUCCESS || vmm_create(ctx, gran, &own_id) != CUDA_SUCCESS)
+		return fail("gpu-intruder", "cannot reserve or create its own virtual memory (%ld %ld)", 0, 0);
+	if ((long)own_id == owner_vmm) /* ids are per guest: this one would name its own */
+		return fail("gpu-intruder", "its own allocation has the owner's id %ld: the test proves nothing (%ld)", owner_vmm, 0);
+	bad |= refused("map the owner's physical allocation into its own reservation", vmm_map(ctx, mine, gran, (uint32_t)owner_vmm), CUDA_ERROR_INVALID_VALUE);
+	bad |= refused("map its own allocation onto the owner's range", vmm_map(ctx, va, gran, own_id), CUDA_ERROR_NOT_SUPPORTED);
+	bad |= refused("unmap the owner's range", vmm_range(VGPU_OP_VMM_UNMAP, ctx, va, gran), CUDA_ERROR_INVALID_VALUE);
+	bad |= refused("free the owner's reservation", vmm_range(VGPU_OP_VMM_FREE, ctx, va, gran), CUDA_ERROR_INVALID_VALUE);
+	bad |= refused("set access on the owner's range", vmm_set_access(ctx, va, gran), CUDA_ERROR_INVALID_VALUE);
+	bad |= refused("release the owner's physical allocation", vmm_release(ctx, (uint32_t)owner_vmm), CUDA_ERROR_INVALID_VALUE);
+	struct vgpu_req_handle ph = { .id = (uint32_t)owner_vmm };
+	struct vgpu_vmm_prop prop;
+	bad |= refused("properties of the owner's physical allocation", call1(VGPU_OP_VMM_PROPERTIES, ctx, &ph, sizeof(ph), &prop, sizeof(prop)), CUDA_ERROR_INVALID_VALUE);
+	struct vgpu_req_vmm_range rq = { .ptr = va };
+	struct vgpu_rsp_handle rh;
+	bad |= refused("retain the allocation mapped at the owner's address", call1(VGPU_OP_VMM_RETAIN, ctx, &rq, sizeof(rq), &rh, sizeof(rh)), CUDA_ERROR_INVALID_VALUE);
+	bad |= refused("read the owner's mapped range", read_device(ctx, va, buf, sizeof(buf)), CUDA_ERROR_INVALID_VALUE);
+	bad |= refused("memset the owner's mapped range", memset32(ctx, va, 256, 0), CUDA_ERROR_INVALID_VALUE);
+	struct vgpu_req_vmm_share sh = { .handle = (uint32_t)owner_vmm, .handle_type = CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR };
+	bad |= refused("import the owner's physical allocation by its id", call1(VGPU_OP_VMM_IMPORT, ctx, &sh, sizeof(sh), &rh, sizeof(rh)), CUDA_ERROR_INVALID_VALUE);
 	if (bad)
 		return 1;
 	printf("PASS gpu-intruder: every object of the other guest refused\n");
@@ -564,6 +697,106 @@ static int mode_gpu_quota(long quota)
 		return fail("gpu-quota", "the quota was exceeded: %ld then %ld", r, r2);
 	printf("PASS gpu-quota: device memory reported as %ld bytes; allocations beyond it refused\n", quota);
 	return 0;
+}
+
+static int mode_gpu_vmm_quota(long quota)
+{
+	uint32_t ctx = own_context();
+	uint64_t g = ctx ? vmm_granularity(ctx) : 0;
+	if (!ctx || g == 0)
+		return fail("gpu-vmm-quota", "no context or no granularity (%ld %ld)", 0, (long)g);
+	uint64_t half = ((uint64_t)quota / 2) / g * g;
+	uint32_t big, a, b, c;
+	uint64_t va_a, va_b;
+	CUresult r = vmm_create(ctx, (uint64_t)quota + g, &big);
+	if (r != CUDA_ERROR_OUT_OF_MEMORY)
+		return fail("gpu-vmm-quota", "cuMemCreate past the quota answered %ld (want %ld)", r, CUDA_ERROR_OUT_OF_MEMORY);
+	/* Reserving address space costs nothing: four times the quota. */
+	uint64_t wide;
+	if ((r = vmm_reserve(ctx, 4 * (uint64_t)quota, &wide)) != CUDA_SUCCESS)
+		return fail("gpu-vmm-quota", "reserving 4 x the quota of address space answered %ld (%ld)", r, 0);
+	if ((r = vmm_create_mapped(ctx, half, &a, &va_a)) != CUDA_SUCCESS || (r = vmm_create_mapped(ctx, half, &b, &va_b)) != CUDA_SUCCESS)
+		return fail("gpu-vmm-quota", "two halves of the quota, created and mapped, answered %ld (%ld)", r, 0);
+	if ((r = vmm_create(ctx, g, &c)) != CUDA_ERROR_OUT_OF_MEMORY)
+		return fail("gpu-vmm-quota", "cuMemCreate with the quota spent answered %ld (want %ld)", r, CUDA_ERROR_OUT_OF_MEMORY);
+	struct vgpu_req_mem_alloc one = { .bytes = g };
+	struct vgpu_rsp_mem_alloc mem;
+	if ((r = call1(VGPU_OP_MEM_ALLOC, ctx, &one, sizeof(one), &mem, sizeof(mem))) != CUDA_ERROR_OUT_OF_MEMORY)
+		return fail("gpu-vmm-quota", "cuMemAlloc with the quota spent by cuMemCreate answered %ld (want %ld)", r, CUDA_ERROR_OUT_OF_MEMORY);
+	struct vgpu_rsp_mem_info info;
+	if (call1(VGPU_OP_MEM_GET_INFO, ctx, NULL, 0, &info, sizeof(info)) != CUDA_SUCCESS || info.free > (uint64_t)quota - 2 * half)
+		return fail("gpu-vmm-quota", "cuMemGetInfo reports %ld bytes free with %ld held", (long)info.free, (long)(2 * half));
+	/* Released while mapped: still held (the driver frees it at the unmap). */
+	if (vmm_release(ctx, a) != CUDA_SUCCESS || (r = vmm_create(ctx, g, &c)) != CUDA_ERROR_OUT_OF_MEMORY)
+		return fail("gpu-vmm-quota", "a handle released while mapped stopped counting: cuMemCreate answered %ld (%ld)", r, 0);
+	if ((r = vmm_range(VGPU_OP_VMM_UNMAP, ctx, va_a, half)) != CUDA_SUCCESS || (r = vmm_create(ctx, g, &c)) != CUDA_SUCCESS)
+		return fail("gpu-vmm-quota", "after the unmap the memory did not come back: %ld (%ld)", r, 0);
+	printf("PASS gpu-vmm-quota: cuMemCreate beyond the %ld-byte quota refused, with cuMemAlloc's; "
+	       "reserved address space free; released-but-mapped memory counted until unmapped\n", quota);
+	return 0;
+}
+
+static int mode_gpu_hold(const char *kind, long bytes)
+{
+	uint32_t ctx = own_context();
+	if (!ctx)
+		return fail("gpu-hold", "no context (%ld %ld)", 0, 0);
+	CUresult r;
+	if (!strcmp(kind, "vmm")) {
+		uint64_t g = vmm_granularity(ctx), va;
+		uint32_t id;
+		if (g == 0)
+			return fail("gpu-hold", "no granularity (%ld %ld)", 0, 0);
+		r = vmm_create_mapped(ctx, ((uint64_t)bytes + g - 1) / g * g, &id, &va);
+		if (r == CUDA_SUCCESS)
+			r = memset32(ctx, va, 1 << 20, 0xdead);
+	} else {
+		struct vgpu_req_mem_alloc alloc = { .bytes = (uint64_t)bytes };
+		struct vgpu_rsp_mem_alloc mem;
+		r = call1(VGPU_OP_MEM_ALLOC, ctx, &alloc, sizeof(alloc), &mem, sizeof(mem));
+		if (r == CUDA_SUCCESS)
+			r = memset32(ctx, mem.dptr, 1 << 20, 0xdead);
+	}
+	if (r != CUDA_SUCCESS)
+		return fail("gpu-hold", "holding the memory answered %ld (%ld)", r, 0);
+	printf("HELD %s %ld\n", kind, bytes);
+	fflush(stdout);
+	for (;;)
+		pause();
+}
+
+static uint64_t free_bytes(uint32_t ctx)
+{
+	struct vgpu_rsp_mem_info info;
+	return call1(VGPU_OP_MEM_GET_INFO, ctx, NULL, 0, &info, sizeof(info)) == CUDA_SUCCESS ? info.free : 0;
+}
+
+static int mode_gpu_watch_free(long bytes, long ms)
+{
+	uint32_t ctx = own_context();
+	if (!ctx)
+		return fail("gpu-watch-free", "no context (%ld %ld)", 0, 0);
+	uint64_t before = free_bytes(ctx);
+	printf("READY free=%llu\n", (unsigned long long)before);
+	fflush(stdout);
+	char line[16];
+	if (!fgets(line, sizeof(line), stdin))
+		return fail("gpu-watch-free", "no go-ahead on stdin (%ld %ld)", 0, 0);
+	double t0 = now_ms();
+	/* Most of it: the driver's own bookkeeping may move a little meanwhile. */
+	uint64_t want = before + (uint64_t)bytes - ((uint64_t)bytes >> 6);
+	for (;;) {
+		uint64_t now = free_bytes(ctx);
+		double t = now_ms() - t0;
+		if (now >= want) {
+			printf("PASS gpu-watch-free: %.1f ms until %ld bytes were free again (free %llu -> %llu)\n", t, bytes,
+			       (unsigned long long)before, (unsigned long long)now);
+			return 0;
+		}
+		if (t > ms)
+			return fail("gpu-watch-free", "after %ld ms only %ld more bytes were free", (long)t, (long)(now - before));
+		usleep(200);
+	}
 }
 
 /* --- a xen guest lying in its offer (grant refs, sizes, event channel) --- */
@@ -643,10 +876,16 @@ int main(int argc, char **argv)
 		rc = mode_hostile(argv[2]);
 	else if (!strcmp(mode, "gpu-owner"))
 		rc = mode_gpu_owner();
-	else if (!strcmp(mode, "gpu-intruder") && argc > 4)
-		rc = mode_gpu_intruder(a1, a2, argv[4]);
+	else if (!strcmp(mode, "gpu-intruder") && argc > 6)
+		rc = mode_gpu_intruder(a1, a2, argv[4], atol(argv[5]), argv[6]);
 	else if (!strcmp(mode, "gpu-quota"))
 		rc = mode_gpu_quota(a1);
+	else if (!strcmp(mode, "gpu-vmm-quota"))
+		rc = mode_gpu_vmm_quota(a1);
+	else if (!strcmp(mode, "gpu-hold") && argc > 3)
+		rc = mode_gpu_hold(argv[2], atol(argv[3]));
+	else if (!strcmp(mode, "gpu-watch-free"))
+		rc = mode_gpu_watch_free(a1, a2);
 	else {
 		fprintf(stderr, "ring_client: unknown mode %s\n", mode);
 		rc = 2;

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { checkLoadedLibcuda } from '../../support/loaded-libcuda.js';
 import { DEFAULT_GUEST_LIB_DIR, type ProxyHandle } from '../../support/proxy-process.js';
 import { repoPath } from '../../support/repo-root.js';
+import { unsupportedProblems, withUnsupportedSummary } from '../../support/unsupported-summary.js';
 import { describeExit, runCommand, type RunResult } from '../../support/run-command.js';
 
 export const MODELS_DIR = repoPath('bench', 'models');
@@ -60,14 +61,15 @@ function guestLibDirOf(proxy: ProxyHandle): string {
  * Both sides. With a proxy, "libvgpu" runs in the proxy's environment and must
  * load libvgpu. Without one (a rehearsal), "libvgpu" runs natively too: this
  * checks the harness itself on a machine where PyTorch cannot yet run through
- * libvgpu, and every report then says so.
+ * libvgpu, and every report then says so. The libvgpu side logs at
+ * VGPU_LOG=info, for its exit summary of unsupported calls.
  */
 export function makeSides(proxy: ProxyHandle | null, realLibcuda: string = realLibcudaPath()): Record<SideName, Side> {
   const native: Side = { name: 'native', env: asInstalled(nativeEnv()), expectedLib: realLibcuda, proxy: null };
   const libvgpu: Side =
     proxy === null
       ? { name: 'libvgpu', env: asInstalled(nativeEnv()), expectedLib: realLibcuda, proxy: null }
-      : { name: 'libvgpu', env: asInstalled(proxy.env), expectedLib: join(guestLibDirOf(proxy), 'libcuda.so.1'), proxy };
+      : { name: 'libvgpu', env: withUnsupportedSummary(asInstalled(proxy.env)), expectedLib: join(guestLibDirOf(proxy), 'libcuda.so.1'), proxy };
   return { native, libvgpu };
 }
 
@@ -136,6 +138,8 @@ export async function runScript(script: string, args: string[], side: Side, time
     const lib = checkLoadedLibcuda(result.stderr, side.expectedLib);
     if (lib !== null) problems.push(`${side.name} run ${lib}`);
   }
+  // Every driver function libvgpu could not answer, from its exit summary.
+  if (side.proxy !== null) problems.push(...unsupportedProblems(result.stderr, exited));
   if (side.proxy !== null && !side.proxy.alive()) problems.push(`vgpu-proxy exited during the run (${side.proxy.exitStatus()})`);
   let status = 'ok';
   if (!exited) status = result.spawnError !== undefined ? 'not started' : describeExit(result, timeoutMs);

@@ -24,6 +24,7 @@ import type { ProxyHandle } from '../../support/proxy-process.js';
 import { markdownTable } from '../../support/report.js';
 import { repoPath } from '../../support/repo-root.js';
 import { describeExit, runCommand } from '../../support/run-command.js';
+import { unsupportedCell } from '../../support/unsupported-summary.js';
 import {
   field,
   makeSides,
@@ -129,6 +130,8 @@ export interface PytorchCheckRow {
   scriptPass: SidePair<boolean | null>;
   /** The script's own max-abs-diff (graph vs eager, ...), where it has one. */
   scriptMaxAbsDiff: SidePair<number | null>;
+  /** libvgpu's exit summary: "0", or the functions it answered NOT_SUPPORTED; "-" without one. */
+  unsupported: string;
   pass: boolean;
   reasons: string[];
 }
@@ -272,7 +275,8 @@ class CaseRunner {
     } else if (reasons.length === 0) {
       reasons.push('a run named no output file');
     }
-    return { native: summary(native), libvgpu: summary(vgpu), argmaxIdentical, maxAbsDiff, scriptPass, scriptMaxAbsDiff, pass: reasons.length === 0, reasons };
+    const unsupported = unsupportedCell(vgpu.result.stderr);
+    return { native: summary(native), libvgpu: summary(vgpu), argmaxIdentical, maxAbsDiff, scriptPass, scriptMaxAbsDiff, unsupported, pass: reasons.length === 0, reasons };
   }
 
   compareFiles(a: string, b: string): Promise<Comparison> {
@@ -385,13 +389,14 @@ function pair(p: SidePair<number | null> | undefined): string {
 /** The report as markdown: one table of checks, then the start-up stages. */
 export function pytorchChecksTable(report: PytorchChecksReport): string {
   const table = markdownTable(
-    ['check', 'native', 'libvgpu', 'argmax identical', 'max abs diff', 'start-up cold native / libvgpu', 'start-up warm native / libvgpu', 'result'],
+    ['check', 'native', 'libvgpu', 'argmax identical', 'max abs diff', 'unsupported calls', 'start-up cold native / libvgpu', 'start-up warm native / libvgpu', 'result'],
     report.rows.map((r) => [
       r.check,
       r.native.status,
       r.libvgpu.status,
       fmtBool(r.argmaxIdentical),
       fmtDiff(r.maxAbsDiff),
+      report.rehearsal ? '-' : r.unsupported,
       pair(r.startup),
       pair(r.startupWarm),
       r.pass ? 'PASS' : 'FAIL',
