@@ -1,6 +1,5 @@
 // Either side dying mid-call: a killed guest has its state freed and others
 // go on; a killed proxy makes the guest's call fail within a second.
-import { readFileSync } from 'node:fs';
 import t from 'tap';
 import { runClient, startClient, startTestProxy, waitForOutput } from './ring-client.js';
 
@@ -38,5 +37,30 @@ t.test('proxy killed mid-call: the call fails within a second, later calls fail 
   t.equal(Number(after![1]), 46);
   t.ok(Number(after![2]) < 50, 'a later call fails at once');
   t.match(r.stderr, /event=proxy_gone/);
-  void readFileSync;
+});
+
+t.test('proxy killed with 8 guests blocked in calls: every call fails within 1 s of the kill', async (t) => {
+  const GUESTS = 8;
+  const proxy = await startTestProxy();
+  t.teardown(() => proxy.stop());
+  const guests = Array.from({ length: GUESTS }, () => startClient(proxy, ['stall', '10000']));
+  for (const g of guests) await waitForOutput(g.output, 'calling');
+  await new Promise((r) => setTimeout(r, 200));
+  // When each guest's failed call reaches us, measured from the kill (stdout arrives as the guest prints).
+  const failedAt = guests.map((g) => new Promise<number>((resolve) => {
+    const poll = setInterval(() => {
+      if (/RESULT stall:/.test(g.output())) {
+        clearInterval(poll);
+        resolve(performance.now());
+      }
+    }, 1);
+  }));
+  const killedAt = performance.now();
+  process.kill(proxy.pid, 'SIGKILL');
+  const ms = (await Promise.all(failedAt)).map((at) => at - killedAt);
+  const runs = await Promise.all(guests.map((g) => g.done));
+  for (const r of runs) t.match(r.stdout, /RESULT stall: result=46 /, 'CUDA_ERROR_DEVICE_UNAVAILABLE');
+  const sorted = [...ms].sort((a, b) => a - b);
+  t.comment(`proxy death, ${GUESTS} guests blocked: kill -> error ms: median ${sorted[GUESTS >> 1]!.toFixed(0)}, max ${sorted.at(-1)!.toFixed(0)} (${sorted.map((v) => v.toFixed(0)).join(' ')})`);
+  t.ok(sorted.at(-1)! <= 1000, `the slowest guest saw the error ${sorted.at(-1)!.toFixed(0)} ms after the kill`);
 });
