@@ -149,6 +149,13 @@ function table(results: ProgramResult[]): string {
   );
 }
 
+/** How long one Python check may run: VGPU_SCRIPT_TIMEOUT_S (default 300 s), so that a hang costs less device time. */
+function scriptTimeoutMs(): number {
+  const s = Number(process.env.VGPU_SCRIPT_TIMEOUT_S ?? '300');
+  if (!Number.isFinite(s) || s <= 0) throw new Error(`VGPU_SCRIPT_TIMEOUT_S=${process.env.VGPU_SCRIPT_TIMEOUT_S} is not a positive number of seconds`);
+  return s * 1000;
+}
+
 async function main(): Promise<number> {
   const { values, positionals } = parseArgs({
     options: { 'cuda-include': { type: 'string' }, help: { type: 'boolean', short: 'h' } },
@@ -202,7 +209,7 @@ async function main(): Promise<number> {
       if (process.env.VGPU_SKIP_PYTORCH !== '1') {
         delete process.env.CUDA_CACHE_DISABLE;
         if (!proxy.alive()) proxy = await startProxy({ libcuda: realLibcuda, logFile: PROXY_LOG });
-        pytorch = await runPytorchChecks(proxy, { realLibcuda });
+        pytorch = await runPytorchChecks(proxy, { realLibcuda, timeoutMs: scriptTimeoutMs() });
       }
     }
   } finally {
