@@ -523,7 +523,8 @@ int container_create(const struct frame *f, pid_t *pid_out, char *err, size_t er
 
 int container_start(const char *cid, char *err, size_t errlen)
 {
-	struct proc *p = proc_find(cid, "");
+	/* A START without cid names no container (proc_find would strcmp NULL: found by fuzzing, agent-proto). */
+	struct proc *p = cid ? proc_find(cid, "") : NULL;
 	if (!p)
 		return snprintf(err, errlen, "container %s not found", cid ? cid : "?"), -1;
 	if (p->start_fd < 0)

@@ -30,7 +30,12 @@ static CUresult fetch_device(void)
 	uint8_t *buf = malloc(cap);
 	if (!buf)
 		return CUDA_ERROR_OUT_OF_MEMORY;
-	CUresult r = vgpu_rpc(VGPU_OP_DEVICE_INFO, 0, &req, sizeof(req), buf, cap);
+	struct vgpu_part part = { &req, sizeof(req) };
+	size_t len = 0;
+	CUresult r = vgpu_call(vgpu.ch, VGPU_OP_DEVICE_INFO, 0, &part, 1, buf, cap, &len);
+	/* A reply shorter than its fixed part is a broken proxy: nothing of it is used. */
+	if (r == CUDA_SUCCESS && len < sizeof(struct vgpu_rsp_device_info))
+		r = CUDA_ERROR_INVALID_VALUE;
 	if (r != CUDA_SUCCESS) {
 		free(buf);
 		return r;
@@ -44,7 +49,11 @@ static CUresult fetch_device(void)
 	memcpy(d->pci_bus_id, info.pci_bus_id, sizeof(d->pci_bus_id));
 	d->pci_bus_id[sizeof(d->pci_bus_id) - 1] = 0;
 	d->total_mem = info.total_mem;
+	/* Only the attributes the reply really holds (its length, not its count field, bounds them). */
+	size_t held = (len < cap ? len : cap) - sizeof(info);
 	d->attr_count = info.attr_count < CU_DEVICE_ATTRIBUTE_MAX ? info.attr_count : CU_DEVICE_ATTRIBUTE_MAX;
+	if ((size_t)d->attr_count > held / sizeof(int32_t))
+		d->attr_count = (uint32_t)(held / sizeof(int32_t));
 	d->attrs = calloc(d->attr_count ? d->attr_count : 1, sizeof(int32_t));
 	if (!d->attrs) {
 		free(buf);
@@ -85,6 +94,9 @@ CUresult vgpu_connect(void)
 CUresult vgpu_rpc(uint16_t op, uint32_t ctx, const void *req, size_t req_len, void *rsp, size_t rsp_cap)
 {
 	struct vgpu_part part = { req, req_len };
+	/* A reply shorter than rsp_cap (a broken or hostile proxy) leaves zeros, never stale bytes. */
+	if (rsp && rsp_cap)
+		memset(rsp, 0, rsp_cap);
 	return vgpu_call(vgpu.ch, op, ctx, &part, req_len ? 1 : 0, rsp, rsp_cap, NULL);
 }
 
