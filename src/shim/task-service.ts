@@ -63,6 +63,41 @@ export function readSpec(bundle: string): OciSpec {
   }
 }
 
+// containerd's identifiers.Validate.  containerd checks ids before they reach
+// a shim, but the backends build paths (BUNDLE/exec-ID.json), runc ids and
+// socket names from them: the shim checks again rather than trust its peer
+// (found by test/fuzz/shim shim-proto: "../x" reached the backend).
+const IDENTIFIER = /^[A-Za-z0-9]+(?:[._-][A-Za-z0-9]+)*$/;
+const MAX_ID = 76;
+
+export function checkId(what: string, id: string): void {
+  if (id.length > MAX_ID || !IDENTIFIER.test(id)) throw invalidArgument(`${what} ${JSON.stringify(id.slice(0, MAX_ID + 1))} is not a valid identifier`);
+}
+
+/**
+ * The bundle containerd made for a task: an absolute path without `..`.  The
+ * shim reads BUNDLE/config.json and writes its state there; a relative or
+ * climbing path would make it read and write elsewhere (found by shim-proto,
+ * Jazzer's path-traversal detector).  Checked on the string, before any
+ * path function sees it.
+ */
+function checkBundle(bundle: string): void {
+  if (!bundle.startsWith('/') || bundle.split('/').includes('..')) throw invalidArgument(`bundle ${JSON.stringify(bundle)} is not an absolute path without ".."`);
+}
+
+/** JSON inside an Any that must be an object (an OCI Process, LinuxResources); anything else is InvalidArgument. */
+function jsonObject(value: Uint8Array | undefined, what: string): object {
+  let o: unknown;
+  try {
+    o = JSON.parse(Buffer.from(value ?? []).toString('utf8'));
+  } catch (err) {
+    throw invalidArgument(`${what} are not JSON: ${(err as Error).message}`);
+  }
+  // null, numbers, strings and arrays parse too, and broke the backends later (found by shim-proto).
+  if (typeof o !== 'object' || o === null || Array.isArray(o)) throw invalidArgument(`${what} are not a JSON object`);
+  return o;
+}
+
 export function sandboxIdOf(spec: OciSpec, fallback: string): string {
   for (const k of ANN_SANDBOX_ID) {
     const v = spec.annotations?.[k];
@@ -147,9 +182,11 @@ export class TaskService {
 
   async create(req: any): Promise<object> {
     const id: string = req.id;
+    checkId('task id', id);
     if (this.#shuttingDown) throw new StatusError(Code.Unavailable, 'shim is shutting down');
     if (this.#tasks.has(id)) throw alreadyExists(`task ${id} already exists`);
     if (req.checkpoint) throw unimplemented('restoring from a checkpoint is not supported by xen-cri');
+    checkBundle(req.bundle);
     const spec = readSpec(req.bundle);
     const podId = sandboxIdOf(spec, id);
     const isSandbox = spec.annotations?.[ANN_TYPE] === 'sandbox' || podId === id;
@@ -285,15 +322,11 @@ export class TaskService {
   }
 
   async exec(req: any): Promise<object> {
+    checkId('exec id', req.execId);
     const t = this.#task(req.id);
     if (t.execs.has(req.execId)) throw alreadyExists(`exec ${req.execId} already exists in task ${req.id}`);
     t.init.state.require(`exec ${req.execId}`, 'running');
-    let spec: object;
-    try {
-      spec = JSON.parse(Buffer.from(req.spec?.value ?? []).toString('utf8')) as object;
-    } catch (err) {
-      throw invalidArgument(`exec ${req.execId}: the process spec is not JSON: ${(err as Error).message}`);
-    }
+    let spec = jsonObject(req.spec?.value, `exec ${req.execId}: the process spec's contents`);
     if (this.#gpu && t.gpu) spec = PodGpu.injectIntoProcess(spec);
     const stdio: Stdio = { stdin: req.stdin, stdout: req.stdout, stderr: req.stderr, terminal: req.terminal };
     const p = newProc(req.execId, `exec ${req.execId} of task ${req.id}`, stdio);
@@ -331,12 +364,7 @@ export class TaskService {
   async update(req: any): Promise<object> {
     const t = this.#task(req.id);
     t.init.state.require('update', 'created', 'running', 'paused');
-    let resources: object;
-    try {
-      resources = JSON.parse(Buffer.from(req.resources?.value ?? []).toString('utf8')) as object;
-    } catch (err) {
-      throw invalidArgument(`update ${req.id}: resources are not JSON: ${(err as Error).message}`);
-    }
+    const resources = jsonObject(req.resources?.value, `update ${req.id}: the resources`);
     await this.#sandbox!.update(req.id, resources);
     return {};
   }
