@@ -1,6 +1,7 @@
 // The shim's side of the agent protocol (agent/proto.h has the frame
 // picture): requests with ids and their replies, and the agent's events
 // (output, exits) as callbacks.
+import { ChunkQueue } from '../../framing/chunk-queue.js';
 import { Vchan } from './vchan.js';
 
 export const Msg = {
@@ -52,43 +53,64 @@ export function encodeFrame(type: number, id: number, kv: Pairs, data: Buffer = 
   return Buffer.concat([h, body]);
 }
 
-/** Splits a byte stream into frames; throws on a malformed one. */
+/** Splits a byte stream into frames; throws on a malformed one (the pod VM is not trusted). */
 export class FrameReader {
-  #buf: Buffer = Buffer.alloc(0);
+  readonly #bytes = new ChunkQueue();
+
+  /** Bytes held for frames not yet whole. */
+  get buffered(): number {
+    return this.#bytes.length;
+  }
 
   push(d: Buffer): Frame[] {
-    this.#buf = this.#buf.length ? Buffer.concat([this.#buf, d]) : d;
+    const q = this.#bytes;
+    q.push(d);
     const out: Frame[] = [];
-    while (this.#buf.length >= HDR) {
-      const len = this.#buf.readUInt32LE(0);
+    while (q.length >= HDR) {
+      const len = q.front(HDR).readUInt32LE(0);
       if (len < 8 || len > FRAME_MAX) throw new Error(`agent sent a frame of length ${len}`);
-      if (this.#buf.length < 4 + len) break;
-      const type = this.#buf.readUInt16LE(4);
-      const id = this.#buf.readUInt32LE(8);
-      const body = this.#buf.subarray(HDR, 4 + len);
-      this.#buf = this.#buf.subarray(4 + len);
-      const kv: Pairs = [];
-      let at = 0;
-      for (;;) {
-        const nul = body.indexOf(0, at);
-        if (nul < 0) throw new Error('agent sent a frame without its key list end');
-        if (nul === at) {
-          at++;
-          break;
-        }
-        const s = body.subarray(at, nul).toString('utf8');
-        const eq = s.indexOf('=');
-        if (eq < 0) throw new Error('agent sent a key without a value');
-        kv.push([s.slice(0, eq), s.slice(eq + 1)]);
-        at = nul + 1;
-      }
-      out.push({ type, id, kv, data: Buffer.from(body.subarray(at)) });
+      if (q.length < 4 + len) break;
+      const whole = q.front(4 + len);
+      const type = whole.readUInt16LE(4);
+      const id = whole.readUInt32LE(8);
+      const body = whole.subarray(HDR);
+      q.consume(4 + len);
+      out.push({ type, id, ...parseBody(body) });
     }
     return out;
   }
 }
 
+/** A frame's body: NUL-terminated key=value pairs, an empty one, then the data. */
+function parseBody(body: Buffer): { kv: Pairs; data: Buffer } {
+  const kv: Pairs = [];
+  let at = 0;
+  for (;;) {
+    const nul = body.indexOf(0, at);
+    if (nul < 0) throw new Error('agent sent a frame without its key list end');
+    if (nul === at) {
+      at++;
+      break;
+    }
+    const s = body.subarray(at, nul).toString('utf8');
+    const eq = s.indexOf('=');
+    if (eq < 0) throw new Error('agent sent a key without a value');
+    kv.push([s.slice(0, eq), s.slice(eq + 1)]);
+    at = nul + 1;
+  }
+  return { kv, data: Buffer.from(body.subarray(at)) };
+}
+
 export const get = (f: Frame, k: string): string | undefined => f.kv.find(([key]) => key === k)?.[1];
+
+/** An integer field in [0, max]; `absent` when the key is missing; null when it is not a decimal integer in range. */
+function intField(f: Frame, k: string, absent: number, max: number): number | null {
+  const v = get(f, k);
+  if (v === undefined) return absent;
+  if (!/^-?\d{1,10}$/.test(v)) return null;
+  const n = Number(v);
+  return n >= 0 && n <= max ? n : null;
+}
 
 export class AgentError extends Error {
   constructor(message: string) {
@@ -122,7 +144,12 @@ export class AgentClient {
         vchan.close();
         return;
       }
-      for (const f of frames) this.#dispatch(f);
+      try {
+        for (const f of frames) this.#dispatch(f);
+      } catch (err) {
+        this.#fail(`the agent broke the protocol: ${(err as Error).message}`);
+        vchan.close();
+      }
     };
     vchan.onClose = (why) => this.#fail(why);
     vchan.start();
@@ -142,9 +169,15 @@ export class AgentClient {
       case Msg.OUTPUT:
         this.events.output(get(f, 'cid') ?? '', get(f, 'eid') ?? '', get(f, 'fd') === '2' ? 2 : 1, f.data);
         return;
-      case Msg.EXIT:
-        this.events.exit(get(f, 'cid') ?? '', get(f, 'eid') ?? '', Number(get(f, 'pid') ?? 0), Number(get(f, 'status') ?? 255));
+      case Msg.EXIT: {
+        // Numbers from the pod VM: decimal integers in range, else the agent broke the protocol
+        // (a NaN exit status would reach containerd as a real one).
+        const pid = intField(f, 'pid', 0, 0x7fffffff);
+        const status = intField(f, 'status', 255, 0x7fffffff);
+        if (pid === null || status === null) throw new Error(`EXIT with pid ${JSON.stringify(get(f, 'pid'))} and status ${JSON.stringify(get(f, 'status'))}, not integers in range`);
+        this.events.exit(get(f, 'cid') ?? '', get(f, 'eid') ?? '', pid, status);
         return;
+      }
       case Msg.READY:
         this.#ready?.();
         return;

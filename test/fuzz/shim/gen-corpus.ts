@@ -1,6 +1,6 @@
 // Writes the seed corpora of the shim's fuzz targets with the real encoders:
 //   node dist/test/fuzz/shim/gen-corpus.js
-// into test/fuzz/corpus/shim-ttrpc-frames/ and test/fuzz/corpus/shim-proto/
+// into test/fuzz/corpus/shim-ttrpc-frames/, shim-proto/ and shim-agent-frames/
 // (deterministic: the same files every run; old seeds of these names are replaced).
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -9,6 +9,7 @@ import { anyOf, encode } from '../../../src/proto/load.js';
 import { encodeFrame, FrameType, HEADER_SIZE, MAX_MESSAGE } from '../../../src/ttrpc/framing.js';
 import { TaskService } from '../../../src/shim/task-service.js';
 import { repoRoot } from '../../../src/paths.js';
+import { encodeFrame as agentFrame, Msg } from '../../../src/sandbox/xen/agent-client.js';
 import { silentLog } from './harness.js';
 
 const SERVICE = 'containerd.task.v2.Task';
@@ -107,5 +108,17 @@ function write(target: string, files: Record<string, Buffer>): void {
   console.log(`${target}: ${Object.keys(files).length} seeds in ${dir}`);
 }
 
+// ---- shim-agent-frames: [chunk cap][seed][requests waiting] then the pod VM's frames ----
+const agent = (cap: number, waiting: number, ...frames: Buffer[]): Buffer => Buffer.concat([Buffer.from([cap, 5, waiting]), ...frames]);
+const ready = agentFrame(Msg.READY, 0, []);
+const agentFrames: Record<string, Buffer> = {
+  'ready-reply': agent(0, 2, ready, agentFrame(Msg.REPLY, 1, [['pid', '42']]), agentFrame(Msg.REPLY, 2, [['err', 'no such container']])),
+  'output-exit': agent(7, 1, ready, agentFrame(Msg.OUTPUT, 0, [['cid', 'c1'], ['eid', ''], ['fd', '2']], Buffer.from('hello\n')), agentFrame(Msg.EXIT, 0, [['cid', 'c1'], ['pid', '42'], ['status', '137']])),
+  'stats-reply': agent(3, 1, agentFrame(Msg.REPLY, 1, [['cpu_ns', '123456789'], ['rss', '4096'], ['cid', 'c1']])),
+  'bad-exit': agent(0, 1, agentFrame(Msg.EXIT, 0, [['cid', 'c1'], ['status', 'x']])),
+  'short-frame': agent(2, 3, Buffer.from([8, 0, 0, 0, 100, 0, 0, 0, 1, 0, 0, 0])),
+};
+
 write('shim-proto', proto);
 write('shim-ttrpc-frames', frames);
+write('shim-agent-frames', agentFrames);
