@@ -9,6 +9,8 @@ export interface DeviceRange {
   readonly end: number;
   readonly kind: RangeKind;
   readonly ctx: number;
+  /** The module or library id a global belongs to (0: none): unloading it frees the global's memory. */
+  readonly owner: number;
 }
 
 export class DeviceRanges {
@@ -35,12 +37,12 @@ export class DeviceRanges {
     return found;
   }
 
-  add(start: number, bytes: number, kind: RangeKind, ctx: number): void {
+  add(start: number, bytes: number, kind: RangeKind, ctx: number, owner = 0): void {
     const at = this.#index(start) + 1;
     const prev = this.#ranges[at - 1];
     // Globals of one module may be asked for twice: the same range, nothing to add.
     if (prev && prev.start === start && prev.end === start + bytes) return;
-    this.#ranges.splice(at, 0, { start, end: start + bytes, kind, ctx });
+    this.#ranges.splice(at, 0, { start, end: start + bytes, kind, ctx, owner });
     if (kind === 'alloc') this.#allocBytes += bytes;
   }
 
@@ -79,6 +81,14 @@ export class DeviceRanges {
       r = next;
     }
     return true;
+  }
+
+  /** Forgets the globals of an unloaded module or library. */
+  dropOwner(owner: number): void {
+    for (let i = this.#ranges.length - 1; i >= 0; i--) {
+      const r = this.#ranges[i]!;
+      if (r.owner === owner) this.#ranges.splice(i, 1);
+    }
   }
 
   /** Forgets the ranges of a destroyed context. */

@@ -11,6 +11,12 @@ export interface Handle {
   ptr: number;
   /** Context id the object lives in; 0 for context-free objects (contexts, libraries, kernels). */
   readonly ctx: number;
+  /**
+   * The module or library id the object came from (functions, globals'
+   * modules, kernels, a library's modules); 0 for none.  Unloading the parent
+   * destroys it in the driver, so its id must go with it.
+   */
+  readonly parent: number;
 }
 
 export class HandleTable {
@@ -24,12 +30,24 @@ export class HandleTable {
   }
 
   /** Issues an id for a new object; -1 when the guest already holds `limit` handles. */
-  add(kind: HandleKind, ptr: number, ctx: number): number {
+  add(kind: HandleKind, ptr: number, ctx: number, parent = 0): number {
     if (this.#map.size >= this.limit) return -1;
     const id = this.#next;
     this.#next = (this.#next + 1) >>> 0;
-    this.#map.set(id, { kind, ptr, ctx });
+    this.#map.set(id, { kind, ptr, ctx, parent });
     return id;
+  }
+
+  /** Forgets every object that came from module or library `parent` (it was unloaded); returns their ids. */
+  dropChildren(parent: number): number[] {
+    const dropped: number[] = [];
+    for (const [id, h] of this.#map) {
+      if (h.parent === parent) {
+        dropped.push(id);
+        this.#map.delete(id);
+      }
+    }
+    return dropped;
   }
 
   /** The object behind id if it is of that kind; undefined otherwise (another kind, never issued, or gone). */

@@ -63,10 +63,7 @@ export class ServeLoop {
   run(): EndReason {
     try {
       for (;;) {
-        if (this.#reader.next()) {
-          this.#handle();
-          continue;
-        }
+        this.serveReady();
         const idle = this.#idle();
         if (idle) return idle;
       }
@@ -75,8 +72,27 @@ export class ServeLoop {
       this.fault = err;
       return 'fault';
     } finally {
-      C.munmap(this.#poll.addr, this.#poll.size);
+      this.close();
     }
+  }
+
+  /**
+   * Serves every request the guest has published, then returns how many it
+   * served (never sleeps).  Throws ChannelFault on a broken record.  run()
+   * is this plus the idle wait; test/fuzz/proxy drives it directly.
+   */
+  serveReady(): number {
+    let n = 0;
+    while (this.#reader.next()) {
+      this.#handle();
+      n++;
+    }
+    return n;
+  }
+
+  /** Frees the loop's own memory (run() does, as it ends). */
+  close(): void {
+    C.munmap(this.#poll.addr, this.#poll.size);
   }
 
   #handle(): void {

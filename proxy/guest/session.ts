@@ -189,6 +189,18 @@ export class Session {
     if (this.pendingError === 0) this.pendingError = result;
   }
 
+  /**
+   * After the driver unloaded module or library `id`: forgets what came from
+   * it (functions, kernels, a library's modules and theirs, globals), which
+   * the driver destroyed with it.  A stale id would hand the driver a freed
+   * handle, a stale global range a freed device address.
+   */
+  forgetUnloaded(id: number): void {
+    this.ranges.dropOwner(id);
+    // Each level is a module or library's children: at most library -> module -> function.
+    for (const child of this.handles.dropChildren(id)) this.forgetUnloaded(child);
+  }
+
   /** Destroys a context the guest held and forgets everything that lived in it. */
   destroyContext(id: number): number {
     const h = this.handles.get(id, 'ctx');

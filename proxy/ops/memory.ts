@@ -70,7 +70,8 @@ export const memoryOps: OpSpec[] = [
     const height = req.dv.getUint32(P + W.ReqMemAlloc.height, true);
     const elem = req.dv.getUint32(P + W.ReqMemAlloc.elem_size, true);
     const want = width > 0 ? width * height : bytes;
-    if (!Number.isSafeInteger(want)) return CUDA_ERROR_INVALID_VALUE;
+    // A pitched request of height 0 wants 0 bytes whatever its width: the width itself must be a size too.
+    if (!Number.isSafeInteger(want) || !Number.isSafeInteger(width) || (width > 0 && height === 0)) return CUDA_ERROR_INVALID_VALUE;
     if (s.deviceBytes() + want > s.limits.memQuota) return CUDA_ERROR_OUT_OF_MEMORY;
     const m = s.out;
     let r: number;

@@ -153,15 +153,17 @@ export function answerFunction(s: Session, cuda: CudaDriver, fn: number, id: num
   return CUDA_SUCCESS;
 }
 
-function addHandle(s: Session, kind: HandleKind, ptr: number, ctx: number): number {
-  return s.handles.add(kind, ptr, ctx);
+/** A new id; parent is the module or library it came from (it goes when that is unloaded). */
+function addHandle(s: Session, kind: HandleKind, ptr: number, ctx: number, parent = 0): number {
+  return s.handles.add(kind, ptr, ctx, parent);
 }
 
-function answerGlobal(s: Session, req: Request, out: Reply, r: number): number {
+/** Answers a global of module or library `owner` (its range goes when that is unloaded). */
+function answerGlobal(s: Session, req: Request, out: Reply, r: number, owner: number): number {
   if (r !== CUDA_SUCCESS) return r;
   const dptr = C.readU64(s.out.dv, 0);
   const bytes = C.readU64(s.out.dv, 8);
-  s.ranges.add(dptr, bytes, 'global', req.ctx);
+  s.ranges.add(dptr, bytes, 'global', req.ctx, owner);
   const dv = out.size(W.RspGlobal.SIZE);
   C.writeU64(dv, W.RspGlobal.dptr, dptr);
   C.writeU64(dv, W.RspGlobal.bytes, bytes);
@@ -230,32 +232,38 @@ export const moduleOps: OpSpec[] = [
   op(W.Op.MODULE_UNLOAD, W.ReqHandle.SIZE, (s, req) => {
     const id = req.dv.getUint32(P + W.ReqHandle.id, true);
     const h = s.handles.get(id, 'module');
-    if (!h || h.ctx === 0) return CUDA_ERROR_INVALID_HANDLE;
+    // A library's module (parent set) is unloaded with its library only.
+    if (!h || h.ctx === 0 || h.parent !== 0) return CUDA_ERROR_INVALID_HANDLE;
     const r = s.driver()!.cuModuleUnload(h.ptr);
-    if (r === CUDA_SUCCESS) s.handles.delete(id);
+    if (r === CUDA_SUCCESS) {
+      s.handles.delete(id);
+      s.forgetUnloaded(id);
+    }
     return r;
   }, { needsCtx: true }),
 
   op(W.Op.MODULE_GET_FUNCTION, W.ReqSymbol.SIZE, (s, req, out) => {
     const cuda = s.driver()!;
-    const mod = s.realHandle(req.dv.getUint32(P + W.ReqSymbol.owner, true), 'module');
+    const modId = req.dv.getUint32(P + W.ReqSymbol.owner, true);
+    const mod = s.realHandle(modId, 'module');
     if (mod < 0) return CUDA_ERROR_INVALID_HANDLE;
     const name = symbolName(s, req);
     if (name < 0) return CUDA_ERROR_INVALID_VALUE;
     const r = cuda.cuModuleGetFunction(s.out.addr, mod, name);
     if (r !== CUDA_SUCCESS) return r;
     const fn = C.readU64(s.out.dv, 0);
-    const id = addHandle(s, 'function', fn, req.ctx);
+    const id = addHandle(s, 'function', fn, req.ctx, modId);
     if (id < 0) return CUDA_ERROR_OUT_OF_MEMORY;
     return answerFunction(s, cuda, fn, id, out);
   }, { needsCtx: true }),
 
   op(W.Op.MODULE_GET_GLOBAL, W.ReqSymbol.SIZE, (s, req, out) => {
-    const mod = s.realHandle(req.dv.getUint32(P + W.ReqSymbol.owner, true), 'module');
+    const modId = req.dv.getUint32(P + W.ReqSymbol.owner, true);
+    const mod = s.realHandle(modId, 'module');
     if (mod < 0) return CUDA_ERROR_INVALID_HANDLE;
     const name = symbolName(s, req);
     if (name < 0) return CUDA_ERROR_INVALID_VALUE;
-    return answerGlobal(s, req, out, s.driver()!.cuModuleGetGlobal_v2(s.out.addr, s.out.addr + 8, mod, name));
+    return answerGlobal(s, req, out, s.driver()!.cuModuleGetGlobal_v2(s.out.addr, s.out.addr + 8, mod, name), modId);
   }, { needsCtx: true }),
 
   op(W.Op.MODULE_LOADING_MODE, 0, (s, _req, out) => {
@@ -285,51 +293,58 @@ export const moduleOps: OpSpec[] = [
     const lib = s.realHandle(id, 'library');
     if (lib < 0) return CUDA_ERROR_INVALID_HANDLE;
     const r = s.driver()!.cuLibraryUnload(lib);
-    if (r === CUDA_SUCCESS) s.handles.delete(id);
+    if (r === CUDA_SUCCESS) {
+      s.handles.delete(id);
+      s.forgetUnloaded(id);
+    }
     return r;
   }),
 
   op(W.Op.LIBRARY_GET_KERNEL, W.ReqSymbol.SIZE, (s, req, out) => {
-    const lib = s.realHandle(req.dv.getUint32(P + W.ReqSymbol.owner, true), 'library');
+    const libId = req.dv.getUint32(P + W.ReqSymbol.owner, true);
+    const lib = s.realHandle(libId, 'library');
     if (lib < 0) return CUDA_ERROR_INVALID_HANDLE;
     const name = symbolName(s, req);
     if (name < 0) return CUDA_ERROR_INVALID_VALUE;
     const r = s.driver()!.cuLibraryGetKernel(s.out.addr, lib, name);
     if (r !== CUDA_SUCCESS) return r;
-    const id = addHandle(s, 'kernel', C.readU64(s.out.dv, 0), 0);
+    const id = addHandle(s, 'kernel', C.readU64(s.out.dv, 0), 0, libId);
     if (id < 0) return CUDA_ERROR_OUT_OF_MEMORY;
     out.size(W.RspHandle.SIZE).setUint32(W.RspHandle.id, id, true);
     return CUDA_SUCCESS;
   }),
 
   op(W.Op.LIBRARY_GET_MODULE, W.ReqHandle.SIZE, (s, req, out) => {
-    const lib = s.realHandle(req.dv.getUint32(P + W.ReqHandle.id, true), 'library');
+    const libId = req.dv.getUint32(P + W.ReqHandle.id, true);
+    const lib = s.realHandle(libId, 'library');
     if (lib < 0) return CUDA_ERROR_INVALID_HANDLE;
     const r = s.driver()!.cuLibraryGetModule(s.out.addr, lib);
     if (r !== CUDA_SUCCESS) return r;
-    // The module belongs to the library: its ctx stays 0 so MODULE_UNLOAD refuses it.
-    const id = addHandle(s, 'module', C.readU64(s.out.dv, 0), 0);
+    // The module is the library's in the current context: it dies with either (MODULE_UNLOAD refuses it, its parent being set).
+    const id = addHandle(s, 'module', C.readU64(s.out.dv, 0), req.ctx, libId);
     if (id < 0) return CUDA_ERROR_OUT_OF_MEMORY;
     out.size(W.RspHandle.SIZE).setUint32(W.RspHandle.id, id, true);
     return CUDA_SUCCESS;
   }, { needsCtx: true }),
 
   op(W.Op.LIBRARY_GET_GLOBAL, W.ReqSymbol.SIZE, (s, req, out) => {
-    const lib = s.realHandle(req.dv.getUint32(P + W.ReqSymbol.owner, true), 'library');
+    const libId = req.dv.getUint32(P + W.ReqSymbol.owner, true);
+    const lib = s.realHandle(libId, 'library');
     if (lib < 0) return CUDA_ERROR_INVALID_HANDLE;
     const name = symbolName(s, req);
     if (name < 0) return CUDA_ERROR_INVALID_VALUE;
-    return answerGlobal(s, req, out, s.driver()!.cuLibraryGetGlobal(s.out.addr, s.out.addr + 8, lib, name));
+    return answerGlobal(s, req, out, s.driver()!.cuLibraryGetGlobal(s.out.addr, s.out.addr + 8, lib, name), libId);
   }, { needsCtx: true }),
 
   op(W.Op.KERNEL_GET_FUNCTION, W.ReqHandle.SIZE, (s, req, out) => {
     const cuda = s.driver()!;
-    const kernel = s.realHandle(req.dv.getUint32(P + W.ReqHandle.id, true), 'kernel');
-    if (kernel < 0) return CUDA_ERROR_INVALID_HANDLE;
-    const r = cuda.cuKernelGetFunction(s.out.addr, kernel);
+    const k = s.handles.get(req.dv.getUint32(P + W.ReqHandle.id, true), 'kernel');
+    if (!k) return CUDA_ERROR_INVALID_HANDLE;
+    const r = cuda.cuKernelGetFunction(s.out.addr, k.ptr);
     if (r !== CUDA_SUCCESS) return r;
     const fn = C.readU64(s.out.dv, 0);
-    const id = addHandle(s, 'function', fn, req.ctx);
+    // The function is the kernel's library's: it goes when that library is unloaded.
+    const id = addHandle(s, 'function', fn, req.ctx, k.parent);
     if (id < 0) return CUDA_ERROR_OUT_OF_MEMORY;
     return answerFunction(s, cuda, fn, id, out);
   }, { needsCtx: true }),
