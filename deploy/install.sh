@@ -11,7 +11,8 @@
 #   /usr/local/bin/containerd-shim-xen-cri-v2
 #   /etc/xen-cri/config.json     (kept if present; the backend is never chosen for you)
 #   /etc/systemd/system/vgpu-proxy.service, /etc/default/vgpu-proxy (kept if present)
-#   containerd: the xen-cri handler added to its config (once), when --containerd-config is given;
+#   containerd: the xen-cri handler added to its config (once; container_annotations added to
+#   a handler that lacks it), when --containerd-config is given;
 #   otherwise the snippet to add is printed.
 set -euo pipefail
 src="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -24,7 +25,7 @@ while [ $# -gt 0 ]; do
     --containerd-config) ctrd_config="$2"; shift 2 ;;
     --no-systemd) systemd=0; shift ;;
     --copy-node-modules) copy_modules=1; shift ;;
-    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
     *) echo "install.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -81,7 +82,13 @@ if [ -n "$ctrd_config" ]; then
   cfg="$root$ctrd_config"
   grep -q '^version = 3' "$cfg" 2>/dev/null && snippet="$src/deploy/containerd/xen-cri.v3.toml"
   if grep -qs 'runtimes.xen-cri\]' "$cfg"; then
-    echo "containerd config $ctrd_config already has the xen-cri handler"
+    if sed -n '/runtimes\.xen-cri\]/,/^\[/p' "$cfg" | grep -q 'container_annotations'; then
+      echo "containerd config $ctrd_config already has the xen-cri handler"
+    else
+      # a handler from before the device plugin: pass the containers' xen-cri.io/* annotations too
+      sed -i '/runtimes\.xen-cri\]/,/^\[/ s|^\(\s*\)pod_annotations = .*$|&\n\1container_annotations = ["xen-cri.io/*"]|' "$cfg"
+      echo "containerd config $ctrd_config: the xen-cri handler now passes container annotations (container_annotations): restart containerd"
+    fi
   else
     mkdir -p "$(dirname "$cfg")"
     { echo; cat "$snippet"; } >>"$cfg"

@@ -1,6 +1,7 @@
 // The pods registered with vgpu-proxy: each has a socket of its own
 // (POD_SOCKET_DIR/POD/proxy.sock) whose guests are served with the pod's
 // device-memory quota.  Registering is idempotent for the same quota;
+// setQuota changes it for the guests that connect from then on;
 // unregistering closes the socket and disconnects the pod's guests.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -10,7 +11,7 @@ import type { Listener, ProxyServer } from '../server.js';
 export const POD_ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
 
 export class ControlError extends Error {
-  constructor(readonly code: 'invalid_argument' | 'already_exists' | 'internal', message: string) {
+  constructor(readonly code: 'invalid_argument' | 'already_exists' | 'not_found' | 'internal', message: string) {
     super(message);
   }
 }
@@ -54,6 +55,25 @@ export class PodRegistry {
     this.#pods.set(podId, entry);
     this.log.info({ pod: podId, mem_quota: memQuotaBytes, socket: socketPath }, 'pod registered');
     return entry;
+  }
+
+  /**
+   * Sets a registered pod's quota (0: the proxy's default).  The listener's
+   * overrides are read when a guest connects (ProxyServer#startGuest), so the
+   * new quota applies to guests that connect from now on; those connected
+   * keep the quota they were served with.  Returns the previous quota.
+   */
+  setQuota(podId: string, memQuotaBytes: number): number {
+    if (!Number.isSafeInteger(memQuotaBytes) || memQuotaBytes < 0) throw new ControlError('invalid_argument', `pod ${podId}: quota ${memQuotaBytes} is not a byte count`);
+    const e = this.#pods.get(podId);
+    if (!e) throw new ControlError('not_found', `pod ${podId} is not registered`);
+    const previous = e.memQuotaBytes;
+    e.memQuotaBytes = memQuotaBytes;
+    const overrides = e.listener.overrides;
+    if (memQuotaBytes > 0) overrides.memQuota = memQuotaBytes;
+    else delete overrides.memQuota;
+    this.log.info({ pod: podId, mem_quota: memQuotaBytes, previous }, 'pod quota changed (for guests that connect from now on)');
+    return previous;
   }
 
   async unregister(podId: string): Promise<boolean> {

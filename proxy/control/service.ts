@@ -11,6 +11,7 @@ import { ControlError, PodRegistry } from './registry.js';
 const CODES: Record<ControlError['code'], grpc.status> = {
   invalid_argument: grpc.status.INVALID_ARGUMENT,
   already_exists: grpc.status.ALREADY_EXISTS,
+  not_found: grpc.status.NOT_FOUND,
   internal: grpc.status.INTERNAL,
 };
 
@@ -54,6 +55,7 @@ export class ControlService {
       }),
       UnregisterPod: unary(log, 'UnregisterPod', async (r) => ({ wasRegistered: await registry.unregister(r.podId) })),
       ListPods: unary(log, 'ListPods', () => ({ pods: registry.list() })),
+      SetPodQuota: unary(log, 'SetPodQuota', (r) => ({ previousMemQuotaBytes: registry.setQuota(r.podId, Number(r.memQuotaBytes)) })),
     });
   }
 

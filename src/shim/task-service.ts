@@ -7,13 +7,13 @@ import * as path from 'node:path';
 import type { Logger } from 'pino';
 import type { Sandbox, SandboxBackend, Stdio } from '../sandbox/backend.js';
 import { anyOf, encode, timestamp } from '../proto/load.js';
-import { Code, StatusError, alreadyExists, invalidArgument, notFound, unimplemented, wrap } from '../ttrpc/status.js';
+import { Code, StatusError, alreadyExists, failedPrecondition, invalidArgument, notFound, unimplemented, wrap } from '../ttrpc/status.js';
 import type { Service } from '../ttrpc/server.js';
 import type { ShimConfig } from './config.js';
 import type { Publisher } from './events.js';
 import { ProcessState } from './state.js';
-import { writeBundleState } from './bundle-state.js';
-import { PodGpu } from '../vgpu/pod-gpu.js';
+import { readBundleState, writeBundleState } from './bundle-state.js';
+import { ANN_VGPU, PodGpu, gpuRequest } from '../vgpu/pod-gpu.js';
 
 const STATUS = { created: 1, running: 2, stopped: 3, paused: 4, deleted: 3 } as const;
 export const SHIM_VERSION = 'xen-cri 0.1.0';
@@ -111,6 +111,10 @@ export class TaskService {
   #sandbox: Sandbox | null = null;
   #sandboxing: Promise<Sandbox> | null = null;
   #gpu: PodGpu | null = null;
+  /** the pod asked for its vGPU itself (pod annotations): all its containers get it */
+  #gpuPodWide = false;
+  /** containers' vGPU requests, one at a time (each may register the pod or raise its quota) */
+  #gpuChanges: Promise<unknown> = Promise.resolve();
   #shuttingDown = false;
 
   constructor(
@@ -154,6 +158,7 @@ export class TaskService {
             oom: (containerId) => this.events.publish('TaskOOM', { containerId }),
           });
           this.#gpu = gpu;
+          this.#gpuPodWide = !!gpu;
           this.#sandbox = sb;
           return sb;
         } catch (err) {
@@ -164,6 +169,49 @@ export class TaskService {
       this.#sandboxing.catch(() => (this.#sandboxing = null));
     }
     return this.#sandboxing;
+  }
+
+  /**
+   * Whether container `id` gets the pod's vGPU: every container of a pod that asked for one, and a
+   * container that asks itself.  Kubelet puts a device plugin's Allocate answer on the container
+   * (xen-cri.io/vgpu, xen-cri.io/vgpu-memory; containerd passes them by container_annotations, next
+   * to the pod's own by pod_annotations, the container's winning).  Such a request registers the
+   * pod with vgpu-proxy, or raises its quota, before the container exists, so that its CUDA
+   * processes connect with the quota it was allocated.
+   */
+  #containerGpu(id: string, podId: string, spec: OciSpec): Promise<boolean> {
+    const run = this.#gpuChanges.then(async () => {
+      const want = gpuRequest(spec.annotations ?? {});
+      if (!want) return this.#gpuPodWide;
+      const xen = this.config.backend === 'xen';
+      if (!this.#gpu) {
+        // The pod VM is set up for a vGPU (and its quota marked in xenstore) when it is created.
+        if (xen) throw failedPrecondition(`container ${id} asks for a vGPU but its pod ${podId} did not: with the xen backend the pod itself needs the annotation ${ANN_VGPU}`);
+        const gpu = new PodGpu(podId, want.memQuota, this.config, this.log);
+        await gpu.register();
+        this.#gpu = gpu;
+        this.#keepVgpuPod(podId);
+        return true;
+      }
+      if (xen && want.memQuota !== 0 && (this.#gpu.memQuota === 0 || want.memQuota > this.#gpu.memQuota)) {
+        throw failedPrecondition(`container ${id} asks for ${want.memQuota} bytes of vGPU memory, more than its pod ${podId} (${this.#gpu.memQuota || 'the default'}): with the xen backend the pod VM's quota is set when it is created`);
+      }
+      await this.#gpu.raiseQuota(want.memQuota);
+      return true;
+    });
+    this.#gpuChanges = run.catch(() => undefined);
+    return run.catch((err) => {
+      throw wrap(err, `create task ${id}: vGPU`);
+    });
+  }
+
+  /** The pod was registered with vgpu-proxy after its sandbox: the sandbox's bundle says so, for `delete` after a dead shim. */
+  #keepVgpuPod(podId: string): void {
+    for (const t of this.#tasks.values()) {
+      if (!t.isSandbox) continue;
+      const state = readBundleState(t.bundle);
+      if (state) writeBundleState(t.bundle, { ...state, vgpuPod: podId });
+    }
   }
 
   #onExit(containerId: string, execId: string, pid: number, status: number, at: Date): void {
@@ -193,8 +241,9 @@ export class TaskService {
     const sandbox = await this.#ensureSandbox(podId, spec).catch((err) => {
       throw wrap(err, `create task ${id}: pod ${podId}`);
     });
-    // Every container but the pause container gets the vGPU (a lone container outside CRI is its own pod).
-    const gpu = !!this.#gpu && spec.annotations?.[ANN_TYPE] !== 'sandbox';
+    // Every container of a GPU pod but the pause container gets the vGPU (a lone container outside
+    // CRI is its own pod), and so does a container that asks for one itself.
+    const gpu = spec.annotations?.[ANN_TYPE] !== 'sandbox' && (await this.#containerGpu(id, podId, spec));
     if (gpu) this.#gpu!.injectIntoBundle(req.bundle);
     const stdio: Stdio = { stdin: req.stdin, stdout: req.stdout, stderr: req.stderr, terminal: req.terminal };
     const task: Task = { id, bundle: req.bundle, isSandbox, gpu, init: newProc('', `task ${id}`, stdio), execs: new Map() };
@@ -219,7 +268,7 @@ export class TaskService {
       this.#tasks.delete(id);
       throw err;
     }
-    this.log.info({ container: id, pod: podId, pid: task.init.pid, sandbox: isSandbox, gpu: !!this.#gpu }, 'task created');
+    this.log.info({ container: id, pod: podId, pid: task.init.pid, sandbox: isSandbox, gpu }, 'task created');
     this.events.publish('TaskCreate', {
       containerId: id,
       bundle: req.bundle,

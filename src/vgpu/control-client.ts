@@ -51,6 +51,12 @@ export class ControlClient {
     return this.#call('RegisterPod', { podId, memQuotaBytes });
   }
 
+  /** Changes a registered pod's quota (for guests that connect from then on); returns the previous one. */
+  async setPodQuota(podId: string, memQuotaBytes: number): Promise<number> {
+    const r = await this.#call<{ previousMemQuotaBytes: number }>('SetPodQuota', { podId, memQuotaBytes });
+    return r.previousMemQuotaBytes;
+  }
+
   async unregisterPod(podId: string): Promise<boolean> {
     const r = await this.#call<{ wasRegistered: boolean }>('UnregisterPod', { podId });
     return r.wasRegistered;

@@ -5,6 +5,11 @@
 //   xen-cri.io/vgpu:         "true"  — the pod's containers get a vGPU
 //   xen-cri.io/vgpu-memory:  "4G"    — device memory each CUDA process of the pod may use
 //
+// A container may ask too, with the same annotations on the container (a
+// device plugin's Allocate answer: kubelet puts those on the CRI container
+// config, which containerd passes when container_annotations lists them): the
+// pod is registered then, or its quota raised to the container's.
+//
 // The shim registers the pod with vgpu-proxy (which then listens on a socket
 // of the pod's own) and gives each container, in its OCI spec:
 //   - GUEST_LIB_DIR (libcuda.so.1 -> libvgpu.so) bind-mounted read-only, first on LD_LIBRARY_PATH;
@@ -30,7 +35,13 @@ export function parseSize(text: string): number {
   return Math.floor(Number(m[1]) * scale);
 }
 
-/** The pod's vGPU request from its annotations: null when it asks for none. */
+/** A whole number of MiB as parseSize reads it ("768Mi"): what the device plugin's Allocate answers. */
+export function formatMiB(mib: number): string {
+  if (!Number.isSafeInteger(mib) || mib < 0) throw new RangeError(`${mib} is not a whole number of MiB`);
+  return `${mib}Mi`;
+}
+
+/** The pod's (or a container's) vGPU request from its annotations: null when it asks for none. */
 export function gpuRequest(annotations: Record<string, string>): { memQuota: number } | null {
   const want = annotations[ANN_VGPU];
   const mem = annotations[ANN_VGPU_MEMORY];
@@ -44,8 +55,16 @@ export function gpuRequest(annotations: Record<string, string>): { memQuota: num
 
 export class PodGpu {
   #reg: PodRegistration | null = null;
+  #memQuota: number;
 
-  constructor(readonly podId: string, readonly memQuota: number, readonly config: ShimConfig, readonly log: Logger) {}
+  constructor(readonly podId: string, memQuota: number, readonly config: ShimConfig, readonly log: Logger) {
+    this.#memQuota = memQuota;
+  }
+
+  /** bytes each CUDA process of the pod may use; 0: vgpu-proxy's default */
+  get memQuota(): number {
+    return this.#memQuota;
+  }
 
   static fromAnnotations(podId: string, annotations: Record<string, string>, config: ShimConfig, log: Logger): PodGpu | null {
     const req = gpuRequest(annotations);
@@ -64,6 +83,29 @@ export class PodGpu {
       client.close();
     }
     this.log.info({ pod: this.podId, mem_quota: this.memQuota, socket: this.#reg.socketPath }, 'vGPU registered with vgpu-proxy');
+  }
+
+  /**
+   * A container of the pod brings its own quota (a device plugin's allocation):
+   * the pod's registration is raised to it when it is more, or replaces the
+   * proxy's default (0).  Never lowered: the quota is per CUDA process of the
+   * pod, and another container may have been allocated more.  Returns whether
+   * it changed.
+   */
+  async raiseQuota(memQuota: number): Promise<boolean> {
+    if (!this.#reg) throw failedPrecondition(`pod ${this.podId}: vGPU not registered`);
+    if (memQuota === 0 || (this.#memQuota !== 0 && memQuota <= this.#memQuota)) return false;
+    const client = new ControlClient(this.config.vgpu.controlSocket);
+    try {
+      await client.setPodQuota(this.podId, memQuota);
+    } catch (err) {
+      throw failedPrecondition(`pod ${this.podId}: raise the vGPU quota to ${memQuota}: ${(err as Error).message}`);
+    } finally {
+      client.close();
+    }
+    this.log.info({ pod: this.podId, mem_quota: memQuota, previous: this.#memQuota }, "vGPU quota raised to a container's");
+    this.#memQuota = memQuota;
+    return true;
   }
 
   async unregister(): Promise<void> {

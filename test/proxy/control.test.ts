@@ -44,6 +44,12 @@ t.test('control API', async (t) => {
   const list = await client.listPods();
   t.same(list.map((p) => [p.podId, p.memQuotaBytes]), [['pod-a', 2 ** 30]], 'ListPods shows the pod and its quota');
 
+  t.equal(await client.setPodQuota('pod-a', 3 * 2 ** 30), 2 ** 30, 'SetPodQuota answers the previous quota');
+  t.same((await client.listPods()).map((p) => p.memQuotaBytes), [3 * 2 ** 30], 'and ListPods shows the new one');
+  await t.rejects(client.setPodQuota('pod-b', 2 ** 30), /pod pod-b is not registered/, 'SetPodQuota for a pod not registered is refused');
+  const again = spawnSync(RING_CLIENT, ['bulk', '4'], { env: { ...process.env, VGPU_PROXY_SOCKET: reg.socketPath, VGPU_ARENA_MIB: '2' }, encoding: 'utf8', timeout: 30000 });
+  t.equal(again.status, 0, 'a guest is served on the pod socket after the change', { output: again.stdout + again.stderr });
+
   t.equal(await client.unregisterPod('pod-a'), true, 'unregistered');
   t.notOk(fs.existsSync(reg.socketDir), 'the pod socket and its folder are gone');
   t.equal(await client.unregisterPod('pod-a'), false, 'unregistering again is harmless');

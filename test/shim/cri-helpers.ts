@@ -18,9 +18,10 @@ export function podConfig(dir: string, name: string, annotations: Record<string,
   return file;
 }
 
-export function containerConfig(dir: string, name: string, image: string, command: string[]): string {
+/** A container config file; `annotations` as kubelet would set them (a device plugin's Allocate answer among them). */
+export function containerConfig(dir: string, name: string, image: string, command: string[], annotations: Record<string, string> = {}): string {
   const file = path.join(dir, `ctr-${name}.json`);
-  fs.writeFileSync(file, JSON.stringify({ metadata: { name }, image: { image }, command, log_path: `${name}.log`, linux: {} }));
+  fs.writeFileSync(file, JSON.stringify({ metadata: { name }, image: { image }, command, log_path: `${name}.log`, annotations, linux: {} }));
   return file;
 }
 

@@ -293,6 +293,7 @@ export class ContainerdEnv {
     const extra = Object.keys(this.opts.extraRuntimes ?? {}).map((name) => `[${rt}.containerd.runtimes.${name}]
   runtime_type = "io.containerd.xen-cri.v2"
   pod_annotations = ["xen-cri.io/*"]
+  container_annotations = ["xen-cri.io/*"]
 [${rt}.containerd.runtimes.${name}.options]
   ConfigPath = "${this.dir}/${name}.json"
 `).join('');
@@ -315,6 +316,7 @@ state = "${this.dir}/state"
 [${rt}.containerd.runtimes.xen-cri]
   runtime_type = "io.containerd.xen-cri.v2"
   pod_annotations = ["xen-cri.io/*"]
+  container_annotations = ["xen-cri.io/*"]
 [${rt}.containerd.runtimes.xen-cri.options]
   ConfigPath = "${this.shimConfigPath}"
 ${extra}[${rt}.cni]
@@ -343,11 +345,13 @@ state = "${this.dir}/state"
 [${cri}.containerd.runtimes.xen-cri]
   runtime_type = "io.containerd.xen-cri.v2"
   pod_annotations = ["xen-cri.io/*"]
+  container_annotations = ["xen-cri.io/*"]
 [${cri}.containerd.runtimes.xen-cri.options]
   ConfigPath = "${this.shimConfigPath}"
 ${Object.keys(this.opts.extraRuntimes ?? {}).map((name) => `[${cri}.containerd.runtimes.${name}]
   runtime_type = "io.containerd.xen-cri.v2"
   pod_annotations = ["xen-cri.io/*"]
+  container_annotations = ["xen-cri.io/*"]
 [${cri}.containerd.runtimes.${name}.options]
   ConfigPath = "${this.dir}/${name}.json"
 `).join('')}[${cri}.cni]

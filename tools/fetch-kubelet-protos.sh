@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Fetches the kubelet's device-plugin API (pkg/apis/deviceplugin/v1beta1/api.proto)
+# from the Go module k8s.io/kubelet, pinned and checksummed, into
+# build/proto/k8s.io/kubelet/ with its import path kept.  Never committed: this
+# runs at build time (after tools/fetch-containerd-protos.sh, which empties
+# build/proto when its own pins change) and needs Go and the Go module proxy
+# (or a filled module cache) the first time only.
+#
+# The pinned file imports nothing (v0.32's imported gogo.proto for Go-only
+# options; this one has none), so it is installed as it is.  The check below
+# fails the build should a new pin bring imports back, rather than install a
+# file whose imports are missing.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+out="$root/build/proto"
+# module@version  sha256 of the module zip (as the Go module proxy serves it)
+module="k8s.io/kubelet@v0.34.1 17e9f095768bb0ab0b85ea21c11ced9182085a63a89d14df799ef5fdc2b20b77"
+files=(pkg/apis/deviceplugin/v1beta1/api.proto)
+
+stamp="$out/.kubelet-stamp"
+want="$(printf '%s\n' "$module" "${files[@]}" | sha256sum | cut -d' ' -f1)"
+if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then exit 0; fi
+command -v go >/dev/null || { echo "fetch-kubelet-protos: Go is needed to fetch the kubelet's .proto files (apt-get install golang, or Go from go.dev)" >&2; exit 1; }
+
+mod="${module%% *}"
+sum="${module##* }"
+info="$(cd "$(mktemp -d)" && GOFLAGS=-mod=mod go mod download -json "$mod")" || { echo "fetch-kubelet-protos: go mod download $mod failed" >&2; exit 1; }
+zip="$(sed -nE 's/^\s*"Zip": "(.*)",?$/\1/p' <<<"$info")"
+dir="$(sed -nE 's/^\s*"Dir": "(.*)",?$/\1/p' <<<"$info")"
+got="$(sha256sum "$zip" | cut -d' ' -f1)"
+if [ "$got" != "$sum" ]; then
+  echo "fetch-kubelet-protos: $mod: sha256 of $zip is $got, expected $sum" >&2
+  exit 1
+fi
+dest="$out/${mod%@*}"
+rm -rf "$dest"
+for f in "${files[@]}"; do
+  if grep -qE '^\s*import\s' "$dir/$f"; then
+    echo "fetch-kubelet-protos: $mod/$f imports other files ($(grep -E '^\s*import\s' "$dir/$f" | tr -d '\n')): fetch them from their pinned modules too" >&2
+    exit 1
+  fi
+  install -D -m 0644 "$dir/$f" "$dest/$f"
+done
+echo "$want" >"$stamp"
+echo "kubelet .proto files in build/proto (k8s.io/kubelet ${mod#*@})"
