@@ -23,21 +23,13 @@ cgroups_files=(cgroup1/stats/metrics.proto)
 stamp="$out/.stamp"
 want="$(printf '%s\n' "${modules[@]}" "${api_files[@]}" "${cgroups_files[@]}" | sha256sum | cut -d' ' -f1)"
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then exit 0; fi
-command -v go >/dev/null || { echo "fetch-containerd-protos: Go is needed to fetch containerd's .proto files (apt-get install golang, or Go from go.dev)" >&2; exit 1; }
+. "$root/tools/lib/go-module.sh"
 
 rm -rf "$out"
 mkdir -p "$out"
 for entry in "${modules[@]}"; do
   mod="${entry%% *}"
-  sum="${entry##* }"
-  info="$(cd "$(mktemp -d)" && GOFLAGS=-mod=mod go mod download -json "$mod")" || { echo "fetch-containerd-protos: go mod download $mod failed" >&2; exit 1; }
-  zip="$(sed -nE 's/^\s*"Zip": "(.*)",?$/\1/p' <<<"$info")"
-  dir="$(sed -nE 's/^\s*"Dir": "(.*)",?$/\1/p' <<<"$info")"
-  got="$(sha256sum "$zip" | cut -d' ' -f1)"
-  if [ "$got" != "$sum" ]; then
-    echo "fetch-containerd-protos: $mod: sha256 of $zip is $got, expected $sum" >&2
-    exit 1
-  fi
+  dir="$(go_module_dir fetch-containerd-protos "$mod" "${entry##* }")"
   path="${mod%@*}"
   case "$path" in
     github.com/containerd/containerd/api) files=("${api_files[@]}"); dest="$out/github.com/containerd/containerd/api" ;;

@@ -20,18 +20,9 @@ files=(pkg/apis/deviceplugin/v1beta1/api.proto)
 stamp="$out/.kubelet-stamp"
 want="$(printf '%s\n' "$module" "${files[@]}" | sha256sum | cut -d' ' -f1)"
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then exit 0; fi
-command -v go >/dev/null || { echo "fetch-kubelet-protos: Go is needed to fetch the kubelet's .proto files (apt-get install golang, or Go from go.dev)" >&2; exit 1; }
-
+. "$root/tools/lib/go-module.sh"
 mod="${module%% *}"
-sum="${module##* }"
-info="$(cd "$(mktemp -d)" && GOFLAGS=-mod=mod go mod download -json "$mod")" || { echo "fetch-kubelet-protos: go mod download $mod failed" >&2; exit 1; }
-zip="$(sed -nE 's/^\s*"Zip": "(.*)",?$/\1/p' <<<"$info")"
-dir="$(sed -nE 's/^\s*"Dir": "(.*)",?$/\1/p' <<<"$info")"
-got="$(sha256sum "$zip" | cut -d' ' -f1)"
-if [ "$got" != "$sum" ]; then
-  echo "fetch-kubelet-protos: $mod: sha256 of $zip is $got, expected $sum" >&2
-  exit 1
-fi
+dir="$(go_module_dir fetch-kubelet-protos "$mod" "${module##* }")"
 dest="$out/${mod%@*}"
 rm -rf "$dest"
 for f in "${files[@]}"; do
