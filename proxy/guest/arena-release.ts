@@ -196,6 +196,24 @@ export class ArenaRelease {
 
   /** Ends the arena's registration (the contexts are gone or going); frees the proxy's memory. */
   close(): void {
+    this.#end();
+    C.munmap(this.#slot.addr, this.#slot.size);
+  }
+
+  /**
+   * What close() does but keeps the slot page, then clears what a new
+   * ArenaRelease starts without (a failed registration, the statistics): as
+   * new for a renewed session (Session.renew).
+   */
+  reset(): void {
+    this.#end();
+    this.#slot.u8.fill(0);
+    this.#cannotPin = false;
+    this.#lastEnd = -1;
+    this.heldUses = 0;
+  }
+
+  #end(): void {
     if (this.#pinnedIn !== 0) {
       this.cuda?.cuMemHostUnregister(this.region.arenaAddr);
       this.#unpinned();
@@ -204,7 +222,6 @@ export class ArenaRelease {
     this.#pools.clear();
     if (this.#bounce) C.munmap(this.#bounce.addr, this.#bounce.size);
     this.#bounce = null;
-    C.munmap(this.#slot.addr, this.#slot.size);
   }
 
   #capturing(stream: number): boolean {

@@ -23,6 +23,11 @@ export class DeviceRanges {
     return this.#allocBytes;
   }
 
+  /** Ranges held. */
+  get size(): number {
+    return this.#ranges.length;
+  }
+
   #index(addr: number): number {
     let lo = 0;
     let hi = this.#ranges.length - 1;

@@ -72,6 +72,12 @@ export class HandleTable {
     return dropped;
   }
 
+  /** Forgets every handle and issues ids from the first again: as new, for a renewed session (Session.renew). */
+  clear(): void {
+    this.#map.clear();
+    this.#next = FIRST_ID;
+  }
+
   *entries(kind: HandleKind): IterableIterator<[number, Handle]> {
     for (const e of this.#map) if (e[1].kind === kind) yield e;
   }

@@ -28,8 +28,8 @@ const SLEEP_MS = 1000;
 const HELD_POLL_MS = 1;
 
 export class ServeLoop {
-  readonly #reader: RequestReader;
-  readonly #writer: ResponseWriter;
+  #reader: RequestReader;
+  #writer: ResponseWriter;
   readonly #reply = new Reply();
   readonly #ctrl: Uint32Array;
   readonly #poll: C.NativeMemory = C.allocScratch(4096);
@@ -88,6 +88,29 @@ export class ServeLoop {
       n++;
     }
     return n;
+  }
+
+  /**
+   * Makes the loop as new on the same session and region, after the session
+   * was renewed (Session.renew) and the guest's control page written afresh:
+   * ring indices taken again from the control page, counters, the capture
+   * mode and the private copies cleared.  The real proxy builds a loop per
+   * guest and never calls this; test/fuzz/proxy does, between inputs, where
+   * building one (and its session) per input cost more than the input.
+   */
+  reset(): void {
+    // New ends of the rings take their indices from the control page, as the constructor's did.
+    this.#reader = new RequestReader(this.s.region);
+    this.#writer = new ResponseWriter(this.s.region);
+    this.#reply.reset();
+    this.#reply.u8.fill(0);
+    this.#sockQuietUntil = 0;
+    this.#freedSinceWake = 0;
+    this.#captureMode = 0;
+    this.fault = null;
+    this.served = 0;
+    this.sleeps = 0;
+    this.lateWakes = 0;
   }
 
   /** Frees the loop's own memory (run() does, as it ends). */

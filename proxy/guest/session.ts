@@ -25,6 +25,20 @@ export interface GuestLimits {
   maxHandles: number;
 }
 
+/** What releaseAll() released (logged as the guest leaves). */
+export interface ReleaseCounts {
+  contexts: number;
+  libraries: number;
+  segments: number;
+  vmm_mappings: number;
+  vmm_allocations: number;
+  vmm_reservations: number;
+  device_bytes: number;
+}
+
+/** Context limits whose device memory counts against the quota. */
+export type LimitKind = 'heap' | 'stack';
+
 export interface PrimaryState {
   /** Context id while the emulated primary context exists, else 0. */
   ctx: number;
@@ -68,6 +82,11 @@ export class Session {
   /** Host functions on streams: the gates that hold each stream until the guest ran its function (null without a driver). */
   readonly hostFuncs: HostFuncGates | null;
   #currentCtx = 0;
+  /** Per context: device memory its limits make the driver set aside (the driver frees it with the context). */
+  readonly #limitBytes = new Map<number, Record<LimitKind, number>>();
+  #limitTotal = 0;
+  /** Threads the device holds resident at once (its thread stacks are set aside for each); 0 until asked. */
+  residentThreads = 0;
 
   constructor(
     readonly guestId: number,
@@ -96,9 +115,27 @@ export class Session {
     this.stage = new Staging(limits.maxImage);
   }
 
-  /** Device memory the guest holds, bytes: what counts against its quota (cuMemAlloc and cuMemCreate alike). */
+  /** Device memory the guest holds, bytes: what counts against its quota (cuMemAlloc, cuMemCreate and context limits alike). */
   deviceBytes(): number {
-    return this.ranges.allocatedBytes + this.vmm.physicalBytes;
+    return this.ranges.allocatedBytes + this.vmm.physicalBytes + this.#limitTotal;
+  }
+
+  /** Device bytes a context's limit (cuCtxSetLimit: malloc heap, thread stacks) holds as counted, 0 when never set. */
+  limitBytes(ctx: number, kind: LimitKind): number {
+    return this.#limitBytes.get(ctx)?.[kind] ?? 0;
+  }
+
+  /** Counts what a context's limit now holds (after the driver took it). */
+  setLimitBytes(ctx: number, kind: LimitKind, bytes: number): void {
+    let held = this.#limitBytes.get(ctx);
+    if (!held) this.#limitBytes.set(ctx, (held = { heap: 0, stack: 0 }));
+    this.#limitTotal += bytes - held[kind];
+    held[kind] = bytes;
+  }
+
+  /** Contexts with a counted limit. */
+  get limitContexts(): number {
+    return this.#limitBytes.size;
   }
 
   /** The driver, or null when this proxy runs without one (then every CUDA request fails with NO_DEVICE). */
@@ -218,6 +255,9 @@ export class Session {
     }
     this.handles.dropContext(id);
     this.ranges.dropContext(id);
+    const limits = this.#limitBytes.get(id);
+    if (limits) this.#limitTotal -= limits.heap + limits.stack;
+    this.#limitBytes.delete(id);
     this.handles.delete(id);
     if (this.#currentCtx === id) this.#currentCtx = 0;
     return r;
@@ -241,7 +281,40 @@ export class Session {
    * and memory), virtual-memory mappings, allocations and reservations,
    * libraries, segments.
    */
-  releaseAll(): { contexts: number; libraries: number; segments: number; vmm_mappings: number; vmm_allocations: number; vmm_reservations: number; device_bytes: number } {
+  releaseAll(): ReleaseCounts {
+    const counts = this.#releaseHeld();
+    this.arena.close();
+    this.stage.release();
+    C.munmap(this.out.addr, this.out.size);
+    C.munmap(this.launchMem.addr, this.launchMem.size);
+    return counts;
+  }
+
+  /**
+   * Releases everything the guest held exactly as releaseAll() does, but
+   * keeps the session's own memory and returns its bookkeeping to that of a
+   * new session on the same region (handle ids from the first, no primary
+   * context, nothing pending, scratch zeroed).  The real proxy builds a
+   * session per guest and never calls this; test/fuzz/proxy renews one
+   * between inputs, and compares what it can see with a new session's.
+   */
+  renew(): ReleaseCounts {
+    const counts = this.#releaseHeld();
+    this.arena.reset();
+    this.stage.release();
+    this.handles.clear();
+    this.primary.ctx = 0;
+    this.primary.retains = 0;
+    this.primary.flags = 0;
+    this.pendingError = 0;
+    this.#currentCtx = 0;
+    this.residentThreads = 0;
+    this.out.u8.fill(0);
+    this.launchMem.u8.fill(0);
+    return counts;
+  }
+
+  #releaseHeld(): ReleaseCounts {
     const counts = { contexts: 0, libraries: 0, segments: 0, vmm_mappings: 0, vmm_allocations: 0, vmm_reservations: 0, device_bytes: this.deviceBytes() };
     const cuda = this.cuda;
     if (cuda) {
@@ -286,10 +359,6 @@ export class Session {
       counts.segments++;
     }
     this.hostFuncs?.close();
-    this.arena.close();
-    this.stage.release();
-    C.munmap(this.out.addr, this.out.size);
-    C.munmap(this.launchMem.addr, this.launchMem.size);
     return counts;
   }
 }

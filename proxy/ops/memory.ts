@@ -56,9 +56,16 @@ function onStreamVia(s: Session, req: Request, arena: boolean, toDevice: boolean
   return (st) => s.arena.copy(s.currentCtx, st, async, toDevice, host, bytes, (h) => run(h, st));
 }
 
+/**
+ * Bytes a memset of height rows touches, or -1.  Pitch, width and height
+ * arrive as u64: each must be a safe integer, or the driver would be handed a
+ * rounded value (for height 1 the pitch is passed on though no row follows).
+ */
 function memsetBytes(pitch: number, width: number, height: number, elem: number): number {
+  if (!Number.isSafeInteger(pitch) || !Number.isSafeInteger(width) || !Number.isSafeInteger(height)) return -1;
   if (height === 1 && pitch === 0) return width * elem;
-  if (pitch < width * elem || height < 1) return -1;
+  // Rows 0 bytes apart name no memory (width 0 too): any height would pass the range check.
+  if (pitch < width * elem || height < 1 || pitch === 0) return -1;
   return pitch * (height - 1) + width * elem;
 }
 

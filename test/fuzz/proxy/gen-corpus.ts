@@ -194,6 +194,14 @@ const flows: Record<string, () => Stream> = {
     .req(W.Op.PRIMARY_RESET, [small(0)], { handle: 'ctx' })
     .req(W.Op.PRIMARY_RELEASE, [small(0)])
     .req(W.Op.PRIMARY_RELEASE, [small(0)]),
+  'context-limits': () => base()
+    .req(W.Op.CTX_SET_LIMIT, [small(2), size(1, 25)]) // a 32 MiB malloc heap: counted
+    .req(W.Op.MEM_ALLOC, [size(1, 24), small(0), small(0), small(0)], { dptr: 'a' })
+    .req(W.Op.CTX_SET_LIMIT, [small(2), bound(20)]) // a heap of the whole quota: refused
+    .req(W.Op.CTX_SET_LIMIT, [small(0), size(1, 10)]) // 1 KiB thread stacks: counted per resident thread
+    .req(W.Op.CTX_SET_LIMIT, [small(0), bound(9)]) // 2^48 bytes of stack per thread: refused
+    .req(W.Op.CTX_SET_LIMIT, [small(2), size(1, 20)]) // the heap lowered
+    .req(W.Op.CTX_GET_LIMIT, [small(2)]),
   'hostmem': () => base()
     .req(W.Op.HOSTMEM_MAP, [size(1, 16), small(2, 0x7777 >> 8)].map((x, i) => (i === 1 ? [S.PAIR, 2, 0, 0x77, 0x77] : x)), { handle: 'seg' })
     .raw()

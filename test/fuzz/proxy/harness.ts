@@ -6,10 +6,14 @@
 // is the checking stand-in of oracle-driver.ts.  A second, well-behaved guest
 // (the bystander) shares the process and the driver.
 //
-// One fuzz input is a stream of actions (decodeActions below); the state of
-// the fuzzed guest is rebuilt between inputs (released the way serve-guest.ts
-// releases a guest, then checked empty in the driver's model), so an input
-// behaves the same whenever it runs.
+// One fuzz input is a stream of actions (runInput below).  Between inputs
+// the fuzzed guest is released the way serve-guest.ts releases a guest (the
+// same code: Session.renew is releaseAll keeping the session's own memory),
+// checked empty in the driver's model, and its session and loop are renewed
+// for the next input rather than built again (building them cost more than
+// the input); a renewed session must show what a new one shows (isFresh),
+// else it is built again.  So an input behaves the same whenever it runs:
+// VGPU_FUZZ_FRESH=1 builds a new session and loop per input, for comparison.
 import pino from 'pino';
 import koffi from 'koffi';
 import * as W from '../../../proxy/wire/layout.js';
@@ -54,6 +58,8 @@ export const stats = {
   inputs: 0,
   faults: 0,
   served: 0,
+  /** Sessions built for the fuzzed guest (1 unless a renewed one was not as new, or VGPU_FUZZ_FRESH=1). */
+  builds: 0,
   bystander: { roundTrips: 0, failed: 0, slowestMs: 0 },
 };
 
@@ -85,6 +91,12 @@ export class GuestSim {
   rspLied = false;
   /** The guest published a tail that is not its own. */
   tailLied = false;
+  /**
+   * Another thread scribbles on the region while the proxy serves
+   * (proxy-ring-race): the response ring and its head are not the proxy's
+   * alone, so an answer that does not parse is no proof of a proxy bug.
+   */
+  racy = false;
 
   constructor() {
     this.mem = C.allocScratch(REGION);
@@ -119,6 +131,7 @@ export class GuestSim {
     this.lastLen = 0;
     this.rspLied = false;
     this.tailLied = false;
+    this.racy = false;
   }
 
   /** Room for a record of len bytes (with the padding a wrap needs). */
@@ -174,13 +187,27 @@ export class GuestSim {
     return ref;
   }
 
+  /** Whether the records between the guest's head and tail parse (readAnswers' checks, as a predicate). */
+  #answersParse(tail: number): boolean {
+    const used = (tail - this.rspHead) >>> 0;
+    if (used > RSP_RING || tail % W.RECORD_ALIGN !== 0) return false;
+    let head = this.rspHead;
+    for (let i = 0; i < 1 << 16 && head !== tail; i++) {
+      const pos = head & (RSP_RING - 1);
+      const len = this.rspDv.getUint32(pos, true);
+      if (len < HDR || len % W.RECORD_ALIGN !== 0 || len > ((tail - head) >>> 0) || len > RSP_RING - pos) return false;
+      head = (head + len) >>> 0;
+    }
+    return true;
+  }
+
   /**
    * Reads every answer published; checks the response ring's indices and
    * records on the way (the proxy writes them: any inconsistency is its bug).
    */
   readAnswers(max: number, each: (op: number, result: number, at: number, len: number) => void): void {
     const tail = Atomics.load(this.ctrl, CtrlWord.rspTail);
-    if (this.rspLied) {
+    if (this.rspLied || (this.racy && !this.#answersParse(tail))) {
       // The guest scribbled on its own head: resynchronise, as a guest that lost its place would.
       // (For the rest of this input: the proxy's private tail and the guest's view no longer agree.)
       this.rspHead = tail;
@@ -192,6 +219,7 @@ export class GuestSim {
     if (tail % W.RECORD_ALIGN !== 0) throw new OracleViolation(`response tail ${tail} not aligned`);
     let head = this.rspHead;
     for (let i = 0; i < max && head !== tail; i++) {
+      // (#answersParse walks the same way without throwing.)
       const pos = head & (RSP_RING - 1);
       const dv = this.rspDv;
       const len = dv.getUint32(pos, true);
@@ -332,20 +360,48 @@ function serve(id: number, p: ProxySide): 'ok' | 'fault' {
   return 'ok';
 }
 
-/** Releases a guest the way serve-guest.ts does, then checks the driver holds nothing of it. */
-function release(id: number, p: ProxySide, g: GuestSim, fault: boolean): void {
+/**
+ * Releases a guest the way serve-guest.ts does (renew: the same release, the
+ * session's own memory kept for the next input), then checks the driver
+ * holds nothing of it.
+ */
+function release(id: number, p: ProxySide, g: GuestSim, fault: boolean, keep: boolean): void {
   oracle.caller = id;
   try {
-    p.session.releaseAll();
+    if (keep) p.session.renew();
+    else p.session.releaseAll();
   } finally {
     oracle.caller = 0;
   }
   checkOracle();
-  p.loop.close();
+  if (!keep) p.loop.close();
   Atomics.store(g.ctrl, CtrlWord.proxyState, fault ? W.PEER_FAULTED : W.PEER_CLOSED);
   oracle.assertReleased(id);
   oracle.resetGuest(id);
 }
+
+/**
+ * Whether a renewed session shows exactly what a new one shows (nothing
+ * held, nothing counted, nothing pending).  Session.renew and ServeLoop.reset
+ * put back what the harness cannot see; this is the check that what it can
+ * see agrees, and a session that fails it is not reused.
+ */
+function isFresh(s: Session): boolean {
+  const v = s.vmm.counts;
+  return s.handles.size === 0 && s.ranges.size === 0 && s.ranges.allocatedBytes === 0 && s.deviceBytes() === 0 &&
+    v.allocations === 0 && v.reservations === 0 && v.mappings === 0 && s.vmm.reservedBytes === 0 &&
+    s.hostSegments.size === 0 && s.pinnedBytes === 0 && s.pendingError === 0 &&
+    s.primary.ctx === 0 && s.primary.retains === 0 && s.primary.flags === 0 && s.currentCtx === 0 &&
+    s.arena.pending === 0 && s.arena.heldUses === 0 && s.stage.length === 0 && s.stage.addr === 0 &&
+    (s.hostFuncs?.pending ?? 0) === 0 && s.moduleCache === null && s.limitContexts === 0 && s.residentThreads === 0;
+}
+
+/**
+ * VGPU_FUZZ_FRESH=1: a new session and loop for every input, released with
+ * releaseAll (what the harness did before it reused them; slower).  The same
+ * input must give the same answers either way.
+ */
+const FRESH_EACH_INPUT = process.env.VGPU_FUZZ_FRESH === '1';
 
 // --- the fuzzed guest ---
 
@@ -502,8 +558,17 @@ function emit(g: GuestSim, op: number, flags: number, ctx: number, plen: number,
 export function runInput(data: Uint8Array, beforeServe?: () => void, afterServe?: () => void): void {
   stats.inputs++;
   const g = fuzzed;
-  fuzzProxy ??= openProxy(FUZZED, g, fuzzPeer, fuzzTableOps);
+  if (fuzzProxy) {
+    // The session renewed after the last input, the control page written afresh (g.reset): the loop starts over on it.
+    fuzzProxy.loop.reset();
+    oracle.attach(FUZZED, fuzzProxy.session);
+    Atomics.store(g.ctrl, CtrlWord.proxyState, W.PEER_ALIVE);
+  } else {
+    fuzzProxy = openProxy(FUZZED, g, fuzzPeer, fuzzTableOps);
+    stats.builds++;
+  }
   const p = fuzzProxy;
+  g.racy = beforeServe !== undefined;
   const k: Known = { ctxs: [], handles: [], dptrs: [] };
   const r = new In(data);
   let faulted = false;
@@ -650,15 +715,24 @@ export function runInput(data: Uint8Array, beforeServe?: () => void, afterServe?
     // A guest publishes what it wrote in the end (unless it lies about the tail).
     if (!faulted && !g.tailLied) g.publish();
     if (!faulted && doServe()) read(1 << 30);
-    // Indices after a clean serve of an honest tail: everything read.
-    if (!faulted && !g.tailLied) {
+    // Indices after a clean serve of an honest tail: everything read.  (Not under proxy-ring-race, whose
+    // second thread, the one that gives beforeServe, moves the published tail back and forth: no tail is honest there.)
+    if (!faulted && !g.tailLied && !beforeServe) {
       const head = Atomics.load(g.ctrl, CtrlWord.reqHead);
       if (head !== g.tail) throw new OracleViolation(`request head ${head} stopped short of the honest tail ${g.tail} with no fault`);
     }
   } finally {
     if (faulted) stats.faults++;
-    release(FUZZED, p, g, faulted);
+    const keep = !FRESH_EACH_INPUT;
     fuzzProxy = null;
+    release(FUZZED, p, g, faulted, keep);
+    if (keep) {
+      if (isFresh(p.session)) fuzzProxy = p;
+      else {
+        p.session.releaseAll();
+        p.loop.close();
+      }
+    }
     g.reset();
   }
   if (stats.inputs % BYSTANDER_EVERY === 0) bystanderRoundTrip();

@@ -70,6 +70,12 @@ const BACKED_MAX = 4 << 20;
 const GUARD = 1 << 16;
 export const ORACLE_DEVICE = 0;
 export const ORACLE_TOTAL_MEM = 80 * 2 ** 30;
+const LIMIT_STACK = 0;
+const LIMIT_HEAP = 2;
+/** The most stack a thread can have (proxy/ops/context.ts bounds CU_LIMIT_STACK_SIZE to it). */
+const STACK_MAX = 512 * 1024;
+/** Resident threads as this driver's attributes say: 16 (multiprocessors) * 3 times 39 (threads per multiprocessor) * 3. */
+const RESIDENT_THREADS = 48 * 117;
 /** The proxy's own device pages (host-function counters), outside every guest's space. */
 const PROXY_VA = 0x7000_0000_0000;
 
@@ -138,6 +144,8 @@ export class OracleDriver {
   readonly #ranges: DevRange[] = [];
   readonly #reservations: Reservation[] = [];
   readonly #regs: Registration[] = [];
+  /** Per context: device bytes its malloc heap and thread stacks hold (cuCtxSetLimit). */
+  readonly #limits = new Map<number, { heap: number; stack: number }>();
   readonly #guests = new Map<number, GuestModel>();
   readonly #strings: { addr: number; size: number; u8: Uint8Array };
   #nextHandle = 0x1000;
@@ -277,6 +285,11 @@ export class OracleDriver {
     let at = a;
     const end = a + len;
     let first: { r: DevRange; off: number } | null = null;
+    if (len === 0) {
+      // No byte is touched: the address may also be one past the end of a range the caller owns (device-ranges.ts covers()).
+      const r = this.#ranges.find((x) => x.start <= a && a <= x.end && x.guest === this.caller);
+      if (r) return { r, off: a - r.start };
+    }
     do {
       const r = this.#ranges.find((x) => x.start <= at && at < x.end);
       if (!r) this.#fail(`${what}: device range [0x${a.toString(16)}, +${len}) is not live device memory (byte 0x${at.toString(16)})`);
@@ -498,8 +511,26 @@ export class OracleDriver {
       cuCtxSynchronize: () => this.#needCtx(),
       cuCtxSetFlags: (f: N) => { this.#uint(f, 'flags'); return this.#needCtx(); },
       cuCtxGetFlags: (f: N) => { const r = this.#needCtx(); if (r === SUCCESS) this.#w32(f, 8, 'flags'); return r; },
-      // A limit is a driver setting, not a memory range: any size_t (the driver judges it).
-      cuCtxSetLimit: (_l: N, v: N) => { this.#uint(v, 'limit value'); return this.#needCtx(); },
+      // A limit is a driver setting, not a memory range: any size_t (the driver judges it); but the
+      // malloc heap and the thread stacks are device memory set aside for the context, counted in
+      // the guest's device bytes (its quota) until lowered or the context goes.
+      cuCtxSetLimit: (l: N, v: N) => {
+        const value = this.#uint(v, 'limit value');
+        const r = this.#needCtx();
+        if (r !== SUCCESS) return r;
+        const limit = n(l);
+        if (limit !== LIMIT_STACK && limit !== LIMIT_HEAP) return SUCCESS;
+        if (limit === LIMIT_STACK && value > STACK_MAX) this.#fail(`a thread stack of ${value} bytes (at most ${STACK_MAX})`);
+        const key = limit === LIMIT_STACK ? 'stack' : 'heap';
+        const bytes = limit === LIMIT_STACK ? value * RESIDENT_THREADS : value;
+        const ctx = this.#ctx();
+        const held = this.#limits.get(ctx) ?? { heap: 0, stack: 0 };
+        this.#g(this.caller).deviceBytes += bytes - held[key];
+        held[key] = bytes;
+        this.#limits.set(ctx, held);
+        this.#quota(0, false);
+        return SUCCESS;
+      },
       cuCtxGetLimit: (v: N) => { const r = this.#needCtx(); if (r === SUCCESS) this.#w64(v, 1024, 'limit'); return r; },
       cuCtxGetId: (ctx: N, id: N) => { this.#step(); this.#obj(ctx, 'ctx', 'cuCtxGetId'); this.#w64(id, n(ctx), 'ctx id'); return SUCCESS; },
       cuCtxGetApiVersion: (ctx: N, v: N) => { this.#step(); this.#obj(ctx, 'ctx', 'cuCtxGetApiVersion'); this.#w32(v, 3020, 'api version'); return SUCCESS; },
@@ -1176,6 +1207,9 @@ export class OracleDriver {
   }
 
   #killContext(ctx: number): void {
+    const limits = this.#limits.get(ctx);
+    if (limits) this.#g(this.caller).deviceBytes -= limits.heap + limits.stack;
+    this.#limits.delete(ctx);
     for (const [id, o] of [...this.#objs]) if (o.ctx === ctx && this.#objs.has(id)) this.#kill(id, 'destroyed with its context');
     this.#dropRanges((r) => r.ctx === ctx && r.kind !== 'vmm');
     for (let i = this.#regs.length - 1; i >= 0; i--) if (this.#regs[i]!.ctx === ctx) this.#regs.splice(i, 1);

@@ -13,7 +13,7 @@ import * as W from '../../../proxy/wire/layout.js';
 import { fuzzedRegion, printBystander, runInput } from './harness.js';
 
 const region = fuzzedRegion();
-/** [0]: 1 while the main thread serves; [1], [2]: the last record's position and length. */
+/** [0]: 1 while the main thread serves; [1], [2]: the last record's position and length; [3]: 1 asks the worker to end, 2 it has. */
 const ctl = new Int32Array(new SharedArrayBuffer(16));
 
 const WORKER = `
@@ -26,6 +26,7 @@ const REQ_TAIL = ${W.Ctrl.req_tail / 4}, RSP_HEAD = ${W.Ctrl.rsp_head / 4};
 let x = 0x9e3779b9;
 const rnd = () => { x ^= x << 13; x ^= x >>> 17; x ^= x << 5; return x >>> 0; };
 for (;;) {
+  if (Atomics.load(ctl, 3) === 1) { Atomics.store(ctl, 3, 2); Atomics.notify(ctl, 3); break; }
   if (Atomics.load(ctl, 0) !== 1) { Atomics.wait(ctl, 0, 0, 5); continue; }
   const r = rnd();
   const pos = Atomics.load(ctl, 1), len = Atomics.load(ctl, 2);
@@ -60,7 +61,13 @@ const worker = new Worker(WORKER, {
 });
 worker.unref();
 
-process.on('exit', printBystander);
+process.on('exit', () => {
+  // The worker ends its loop before the process goes: a thread still running JavaScript as the process tears down aborts it.
+  Atomics.store(ctl, 3, 1);
+  Atomics.notify(ctl, 0);
+  Atomics.wait(ctl, 3, 1, 500);
+  printBystander();
+});
 
 export function fuzz(data: Buffer): void {
   runInput(data, () => {
