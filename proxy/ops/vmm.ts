@@ -156,10 +156,13 @@ export const vmmOps: OpSpec[] = [
     // (measured on an H200, driver 580); another guest's range reads as not reserved.
     if (!s.vmm.reservationHolding(ptr, bytes)) return CUDA_ERROR_NOT_SUPPORTED;
     if (s.vmm.mappingsIn(ptr, bytes).length > 0) return CUDA_ERROR_NOT_SUPPORTED;
+    // A piece past the allocation's end: NOT_SUPPORTED, as the driver answers (test/gpu vmm); checked
+    // here so the driver never sees an offset the guest chose freely (found by proxy-ring: 2^48 and more).
+    if (offset + bytes > a.bytes) return CUDA_ERROR_NOT_SUPPORTED;
     let r = inGuestCtx(s, req);
     if (r !== CUDA_SUCCESS) return r;
-    // Safe to hand over: the range lies in this guest's own reservation and the handle is its own;
-    // the driver checks offset and size against the allocation.
+    // Safe to hand over: the range lies in this guest's own reservation, the handle is its own,
+    // and [offset, offset + bytes) lies inside the allocation.
     r = s.driver()!.cuMemMap(ptr, bytes, offset, a.real, BigInt(C.readU64(req.dv, P + W.ReqVmmMap.flags)));
     if (r === CUDA_SUCCESS) s.vmm.addMapping(ptr, bytes, a, offset);
     return r;

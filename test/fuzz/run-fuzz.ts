@@ -16,7 +16,7 @@
 // on any crash, hang, failed bystander round trip, or a target that did not run.
 import { spawn } from 'node:child_process';
 import { cpus } from 'node:os';
-import { copyFileSync, createWriteStream, mkdirSync, rmSync } from 'node:fs';
+import { copyFileSync, createWriteStream, existsSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { describeHost, hostInfo } from '../support/host-info.js';
@@ -67,6 +67,11 @@ function lastStatus(text: string): string {
   return lines.at(-1)?.trim() ?? '(no status line yet)';
 }
 
+/**
+ * Runs a target for its time.  libFuzzer stops at the first crash: the run
+ * then starts again (its corpus kept) for the time left, so that a long run
+ * finds more than one bug; every crash is kept.
+ */
 async function runTarget(t: FuzzTarget, seconds: number, log: (l: string) => void): Promise<TargetRun> {
   const logPath = join(WORK, 'logs', `${t.name}.log`);
   const base: TargetRun = { target: t.name, seconds, notRun: null, exitCode: null, stats: parseLibFuzzerOutput(''), crashes: [], hangs: [], log: logPath };
@@ -78,35 +83,62 @@ async function runTarget(t: FuzzTarget, seconds: number, log: (l: string) => voi
   rmSync(artifacts, { recursive: true, force: true });
   mkdirSync(artifacts, { recursive: true });
   mkdirSync(join(WORK, 'logs'), { recursive: true });
-  const [file, args] = targetCommand(t, { seconds, corpora: [corpus, SEED_DIR(t)], artifacts });
+  const seeds = existsSync(SEED_DIR(t)) ? [SEED_DIR(t)] : [];
   const file$ = createWriteStream(logPath);
-  file$.write(`$ ${file} ${args.join(' ')}\n`);
-  let text = '';
   const t0 = performance.now();
-  const code = await new Promise<number | null>((resolve) => {
-    const child = spawn(file, args, { cwd: WORK, stdio: ['ignore', 'pipe', 'pipe'] });
-    const take = (d: Buffer): void => {
-      file$.write(d);
-      text += d.toString();
-      if (text.length > 8 << 20) text = text.slice(-(4 << 20));
-    };
-    child.stdout.on('data', take);
-    child.stderr.on('data', take);
-    const progress = setInterval(() => {
-      const s = ((performance.now() - t0) / 1000).toFixed(0);
-      log(`  ${t.name.padEnd(18)} ${s.padStart(4)}/${seconds} s  ${lastStatus(text)}`);
-    }, PROGRESS_MS);
-    const killer = setTimeout(() => child.kill('SIGKILL'), seconds * 1000 + GRACE_MS);
-    child.on('error', (err) => take(Buffer.from(`cannot start ${file}: ${err.message}\n`)));
-    child.on('close', (c) => {
-      clearInterval(progress);
-      clearTimeout(killer);
-      resolve(c);
+  const parts: FuzzStats[] = [];
+  let code: number | null = null;
+  for (let left = seconds; left >= 5; left = seconds - Math.round((performance.now() - t0) / 1000)) {
+    const [file, args] = targetCommand(t, { seconds: left, corpora: [corpus, ...seeds], artifacts });
+    file$.write(`$ ${file} ${args.join(' ')}\n`);
+    let text = '';
+    code = await new Promise<number | null>((resolve) => {
+      const child = spawn(file, args, { cwd: WORK, stdio: ['ignore', 'pipe', 'pipe'] });
+      const take = (d: Buffer): void => {
+        file$.write(d);
+        text += d.toString();
+        if (text.length > 8 << 20) text = text.slice(-(4 << 20));
+      };
+      child.stdout.on('data', take);
+      child.stderr.on('data', take);
+      const progress = setInterval(() => {
+        const s = ((performance.now() - t0) / 1000).toFixed(0);
+        log(`  ${t.name.padEnd(18)} ${s.padStart(4)}/${seconds} s  ${lastStatus(text)}`);
+      }, PROGRESS_MS);
+      const killer = setTimeout(() => child.kill('SIGKILL'), left * 1000 + GRACE_MS);
+      child.on('error', (err) => take(Buffer.from(`cannot start ${file}: ${err.message}\n`)));
+      child.on('close', (c) => {
+        clearInterval(progress);
+        clearTimeout(killer);
+        resolve(c);
+      });
     });
-  });
+    parts.push(parseLibFuzzerOutput(text));
+    const found = listArtifacts(artifacts);
+    // Only a crash or hang (an artifact written) earns a restart; any other end is final.
+    if (code === 0 || found.crashes.length + found.hangs.length === 0) break;
+    log(`  ${t.name}: crashed (${found.crashes.length} crashes, ${found.hangs.length} hangs so far); going on for the time left`);
+  }
   file$.end();
   const found = listArtifacts(artifacts);
-  return { ...base, exitCode: code, stats: parseLibFuzzerOutput(text), crashes: found.crashes, hangs: found.hangs };
+  return { ...base, exitCode: code, stats: combineStats(parts), crashes: found.crashes, hangs: found.hangs };
+}
+
+/** One target's runs together: inputs and bystander round trips added up, coverage as the last run saw it. */
+function combineStats(parts: FuzzStats[]): FuzzStats {
+  const out = parseLibFuzzerOutput('');
+  for (const p of parts) {
+    out.execs += p.execs;
+    out.cov = Math.max(out.cov, p.cov);
+    out.ft = Math.max(out.ft, p.ft);
+    out.corpus = Math.max(out.corpus, p.corpus);
+    out.peakRssMb = p.peakRssMb === null ? out.peakRssMb : Math.max(out.peakRssMb ?? 0, p.peakRssMb);
+    if (p.bystander !== null) {
+      const b = out.bystander ?? { roundTrips: 0, failed: 0, slowestMs: 0 };
+      out.bystander = { roundTrips: b.roundTrips + p.bystander.roundTrips, failed: b.failed + p.bystander.failed, slowestMs: Math.max(b.slowestMs, p.bystander.slowestMs) };
+    }
+  }
+  return out;
 }
 
 /** Runs up to `jobs` targets at once, longest first. */
@@ -138,7 +170,7 @@ function problems(r: TargetRun, t: FuzzTarget): string[] {
   if (r.notRun !== null) return [`${r.target}: did not run: ${r.notRun}`];
   for (const c of r.crashes) out.push(`${r.target}: crash ${c} (replay: ${targetCommand(t, { seconds: 0, corpora: [c] }).flat().join(' ')})`);
   for (const h of r.hangs) out.push(`${r.target}: hang (an input ran past 1 s) ${h}`);
-  if (r.crashes.length === 0 && r.exitCode !== 0) out.push(`${r.target}: the fuzzer exited ${r.exitCode} without an artifact: see ${r.log}`);
+  if (r.crashes.length + r.hangs.length === 0 && r.exitCode !== 0) out.push(`${r.target}: the fuzzer exited ${r.exitCode} without an artifact: see ${r.log}`);
   if (r.stats.execs === 0) out.push(`${r.target}: executed no input: see ${r.log}`);
   if (t.bystander) {
     const b = r.stats.bystander;

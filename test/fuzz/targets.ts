@@ -26,6 +26,8 @@ export interface FuzzTarget {
   weight: number;
   /** The target runs a well-behaved second guest and prints a BYSTANDER line at exit. */
   bystander?: boolean;
+  /** Whose committed seeds it starts from (default its own name). */
+  seeds?: string;
 }
 
 const bin = (name: string): string => repoPath('build', 'fuzz', name);
@@ -50,6 +52,7 @@ export const FUZZ_TARGETS: readonly FuzzTarget[] = [
     kind: 'jazzer',
     entry: js('proxy', 'proxy-ring-race'),
     includes: ['dist/proxy/'],
+    seeds: 'proxy-ring',
     weight: 1,
     bystander: true,
   },
@@ -74,7 +77,7 @@ export function missingBuild(t: FuzzTarget): string | null {
     : `${t.entry} is not built: run \`npm run build\``;
 }
 
-export const SEED_DIR = (t: FuzzTarget): string => repoPath('test', 'fuzz', 'corpus', t.name);
+export const SEED_DIR = (t: FuzzTarget): string => repoPath('test', 'fuzz', 'corpus', t.seeds ?? t.name);
 export const REGRESSION_DIR = (t: FuzzTarget): string => repoPath('test', 'fuzz', 'regressions', t.name);
 const JAZZER_CLI = repoPath('node_modules', '@jazzer.js', 'core', 'dist', 'cli.js');
 const FUZZ_NODE = repoPath('tools', 'fuzz-node.sh');
