@@ -60,6 +60,13 @@ function insertSorted<T extends { start: number }>(list: T[], item: T): void {
 
 export class VmmTable {
   readonly #allocs = new Map<number, PhysicalAllocation>();
+  /**
+   * Handles from cuMemImportFromShareableHandle: an id of their own for an
+   * allocation the guest already holds (the driver too hands out a new handle,
+   * whose properties show no requested handle types).  Each holds one of the
+   * allocation's references.
+   */
+  readonly #imported = new Map<number, PhysicalAllocation>();
   readonly #reservations: Reservation[] = [];
   readonly #mappings: Mapping[] = [];
   #physicalBytes = 0;
@@ -90,20 +97,35 @@ export class VmmTable {
     return a;
   }
 
-  /** The allocation behind a handle the guest still holds a reference to. */
+  /** The allocation behind a handle the guest still holds a reference to (its own or an imported one). */
   held(id: number): PhysicalAllocation | undefined {
+    const imported = this.#imported.get(id);
+    if (imported !== undefined) return imported;
     const a = this.#allocs.get(id);
     return a !== undefined && a.refs > 0 ? a : undefined;
+  }
+
+  /** Whether id is a handle from an import (not the one cuMemCreate gave). */
+  isImported(id: number): boolean {
+    return this.#imported.has(id);
+  }
+
+  /** A new handle id for an allocation the guest holds, from an import: one more reference. */
+  addImport(id: number, a: PhysicalAllocation): void {
+    this.#imported.set(id, a);
+    a.refs++;
   }
 
   /**
    * Drops one of the guest's references.  Returns whether the proxy must now
    * release its driver reference (the guest's last one went), and whether the
    * allocation is gone (nothing maps it either); undefined when the guest holds none.
+   * An imported handle is gone with its one reference (its id is free again).
    */
   release(id: number): { releaseReal: boolean; gone: boolean } | undefined {
     const a = this.held(id);
     if (!a) return undefined;
+    this.#imported.delete(id);
     a.refs--;
     if (a.refs > 0) return { releaseReal: false, gone: false };
     return { releaseReal: true, gone: this.#forgetIfUnused(a) };
@@ -202,6 +224,7 @@ export class VmmTable {
     const referenced = [...this.#allocs.values()].filter((a) => a.refs > 0);
     const reservations = this.#reservations.splice(0);
     this.#allocs.clear();
+    this.#imported.clear();
     this.#physicalBytes = 0;
     this.#reservedBytes = 0;
     return { mappings, referenced, reservations };

@@ -107,11 +107,14 @@ export const vmmOps: OpSpec[] = [
     const a = heldAt(s, req, W.ReqHandle.id);
     if (!a) return CUDA_ERROR_INVALID_VALUE;
     const real = a.real;
-    const outcome = s.vmm.release(a.id)!;
+    const id = req.dv.getUint32(P + W.ReqHandle.id, true);
+    const imported = s.vmm.isImported(id);
+    const outcome = s.vmm.release(id)!;
     if (outcome.releaseReal) {
       const r = s.driver()!.cuMemRelease(real);
       if (r !== CUDA_SUCCESS) s.log.warn({ result: r, handle: a.id }, 'cuMemRelease failed: the allocation may stay until the guest leaves');
     }
+    if (imported) s.handles.delete(id);
     if (outcome.gone) s.handles.delete(a.id);
     return CUDA_SUCCESS;
   }),
@@ -225,7 +228,9 @@ export const vmmOps: OpSpec[] = [
     const dv = s.out.dv;
     const o = out.size(W.VmmProp.SIZE);
     o.setUint32(W.VmmProp.type, dv.getUint32(PROP + A.CUmemAllocationProp.type, true), true);
-    o.setUint32(W.VmmProp.handle_types, dv.getUint32(PROP + A.CUmemAllocationProp.requestedHandleTypes, true), true);
+    // An imported handle shows no requested handle types, as the driver's own imports do (test/gpu vmm).
+    const imported = s.vmm.isImported(req.dv.getUint32(P + W.ReqHandle.id, true));
+    o.setUint32(W.VmmProp.handle_types, imported ? 0 : dv.getUint32(PROP + A.CUmemAllocationProp.requestedHandleTypes, true), true);
     o.setUint32(W.VmmProp.location_type, dv.getUint32(PROP + A.CUmemAllocationProp.locationType, true), true);
     // The guest's one device is ordinal 0; the real ordinal stays here.
     o.setInt32(W.VmmProp.location_id, 0, true);
@@ -265,11 +270,13 @@ export const vmmOps: OpSpec[] = [
   }),
 
   op(W.Op.VMM_IMPORT, W.ReqVmmShare.SIZE, (s, req, out) => {
-    // Only a handle this guest process exported comes back (its token named it); one more reference.
+    // Only a handle this guest process exported comes back (its token named it): a new handle, one more reference.
     const a = heldAt(s, req, W.ReqVmmShare.handle);
     if (!a) return CUDA_ERROR_INVALID_VALUE;
-    s.vmm.retain(a);
-    out.size(W.RspHandle.SIZE).setUint32(W.RspHandle.id, a.id, true);
+    const id = s.handles.add('vmm', 0, 0);
+    if (id < 0) return CUDA_ERROR_OUT_OF_MEMORY;
+    s.vmm.addImport(id, a);
+    out.size(W.RspHandle.SIZE).setUint32(W.RspHandle.id, id, true);
     return CUDA_SUCCESS;
   }),
 ];

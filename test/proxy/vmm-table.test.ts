@@ -46,6 +46,23 @@ t.test('references: retain and release pair up, and only the last release drops 
   t.equal(v.held(17), a);
 });
 
+t.test('an import is a handle of its own: one more reference, gone with its release', async (t) => {
+  const { v } = table();
+  const a = v.addAllocation(20, 1n, MIB2);
+  v.addImport(21, a);
+  t.equal(v.held(21), a, 'the imported handle names the same allocation');
+  t.ok(v.isImported(21));
+  t.notOk(v.isImported(20), 'the handle cuMemCreate gave is not an import');
+  t.same(v.release(20), { releaseReal: false, gone: false }, 'the creator released: the import still holds it');
+  t.equal(v.held(21), a);
+  t.equal(v.physicalBytes, MIB2, 'counted once, not once per handle');
+  t.same(v.release(21), { releaseReal: true, gone: true }, 'the last reference: driver reference and allocation go');
+  t.equal(v.held(21), undefined, 'a released import can no longer be named');
+  t.notOk(v.isImported(21));
+  t.equal(v.release(21), undefined, 'a second release is refused');
+  t.equal(v.physicalBytes, 0);
+});
+
 t.test('reservations: mappings lie inside one, and it is freed whole and unmapped', async (t) => {
   const { v } = table();
   v.addReservation(VA, 8 * MIB2);
