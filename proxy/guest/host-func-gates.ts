@@ -46,7 +46,10 @@ interface Pending {
 export class HostFuncGates {
   #page: C.NativeMemory | null = null;
   #devicePage = 0;
-  readonly #slots = new Map<number, Slot>(); // by real stream handle
+  // By context and real stream handle: the default streams (0, legacy, per-thread) have one value in
+  // every context, and a gate's event belongs to its context (found by proxy-ring: an event outlived its
+  // context when two contexts shared the default stream's slot, and was destroyed after it).
+  readonly #slots = new Map<string, Slot>();
   readonly #pending = new Map<number, Pending>(); // by the guest's token
 
   constructor(readonly cuda: CudaDriver, readonly log: Logger) {}
@@ -74,7 +77,8 @@ export class HostFuncGates {
   }
 
   #slotOf(stream: number, ctx: number): Slot | null {
-    const known = this.#slots.get(stream);
+    const key = `${ctx}/${stream}`;
+    const known = this.#slots.get(key);
     if (known) return known;
     if (this.#slots.size >= SLOTS) return null;
     const used = new Set([...this.#slots.values()].map((s) => s.index));
@@ -83,7 +87,7 @@ export class HostFuncGates {
     const slot: Slot = { index, ctx, enqueued: 0 };
     // A new stream handle may reuse a destroyed stream's value: its counter and count carry on together.
     this.#page!.u32[index] = 0;
-    this.#slots.set(stream, slot);
+    this.#slots.set(key, slot);
     return slot;
   }
 
@@ -134,10 +138,10 @@ export class HostFuncGates {
       this.cuda.cuEventDestroy_v2(p.event);
       opened++;
     }
-    for (const [stream, slot] of [...this.#slots]) {
+    for (const [key, slot] of [...this.#slots]) {
       if (ctx !== 0 && slot.ctx !== ctx) continue;
       Atomics.store(this.#page!.u32, slot.index, slot.enqueued);
-      if (ctx !== 0) this.#slots.delete(stream);
+      if (ctx !== 0) this.#slots.delete(key);
     }
     return opened;
   }

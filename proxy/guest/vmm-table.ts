@@ -23,6 +23,8 @@ export interface PhysicalAllocation {
   readonly bytes: number;
   /** References the guest holds (create, retain, import), each released by one cuMemRelease. */
   refs: number;
+  /** Of those, the ones held through the handle cuMemCreate gave (create, retain); the others are imports' own. */
+  ownRefs: number;
   /** Mappings of it. */
   maps: number;
 }
@@ -91,7 +93,7 @@ export class VmmTable {
   // --- physical allocations ---
 
   addAllocation(id: number, real: bigint, bytes: number): PhysicalAllocation {
-    const a: PhysicalAllocation = { id, real, bytes, refs: 1, maps: 0 };
+    const a: PhysicalAllocation = { id, real, bytes, refs: 1, ownRefs: 1, maps: 0 };
     this.#allocs.set(id, a);
     this.#physicalBytes += bytes;
     return a;
@@ -102,7 +104,8 @@ export class VmmTable {
     const imported = this.#imported.get(id);
     if (imported !== undefined) return imported;
     const a = this.#allocs.get(id);
-    return a !== undefined && a.refs > 0 ? a : undefined;
+    // The creator's handle is gone with its own references, though an import may still hold the memory.
+    return a !== undefined && a.ownRefs > 0 ? a : undefined;
   }
 
   /** Whether id is a handle from an import (not the one cuMemCreate gave). */
@@ -125,7 +128,7 @@ export class VmmTable {
   release(id: number): { releaseReal: boolean; gone: boolean } | undefined {
     const a = this.held(id);
     if (!a) return undefined;
-    this.#imported.delete(id);
+    if (!this.#imported.delete(id)) a.ownRefs--;
     a.refs--;
     if (a.refs > 0) return { releaseReal: false, gone: false };
     return { releaseReal: true, gone: this.#forgetIfUnused(a) };
@@ -214,6 +217,7 @@ export class VmmTable {
   /** Takes a reference again on a mapped allocation (cuMemRetainAllocationHandle); true when the proxy needs a driver reference anew. */
   retain(a: PhysicalAllocation): boolean {
     a.refs++;
+    a.ownRefs++;
     return a.refs === 1;
   }
 

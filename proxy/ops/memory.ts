@@ -56,6 +56,9 @@ function onStreamVia(s: Session, req: Request, arena: boolean, toDevice: boolean
   return (st) => s.arena.copy(s.currentCtx, st, async, toDevice, host, bytes, (h) => run(h, st));
 }
 
+/** The largest pitch taken: 256 TiB, more than any device's memory, so no real row is further apart. */
+const PITCH_MAX = 2 ** 48;
+
 /**
  * Bytes a memset of height rows touches, or -1.  Pitch, width and height
  * arrive as u64: each must be a safe integer, or the driver would be handed a
@@ -63,6 +66,8 @@ function onStreamVia(s: Session, req: Request, arena: boolean, toDevice: boolean
  */
 function memsetBytes(pitch: number, width: number, height: number, elem: number): number {
   if (!Number.isSafeInteger(pitch) || !Number.isSafeInteger(width) || !Number.isSafeInteger(height)) return -1;
+  // With height 1 nothing else bounds the pitch the driver is handed (found by proxy-ring: 2^51).
+  if (pitch > PITCH_MAX) return -1;
   if (height === 1 && pitch === 0) return width * elem;
   // Rows 0 bytes apart name no memory (width 0 too): any height would pass the range check.
   if (pitch < width * elem || height < 1 || pitch === 0) return -1;

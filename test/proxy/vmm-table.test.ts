@@ -54,6 +54,8 @@ t.test('an import is a handle of its own: one more reference, gone with its rele
   t.ok(v.isImported(21));
   t.notOk(v.isImported(20), 'the handle cuMemCreate gave is not an import');
   t.same(v.release(20), { releaseReal: false, gone: false }, 'the creator released: the import still holds it');
+  t.equal(v.held(20), undefined, "the creator's handle is gone with its own reference");
+  t.equal(v.release(20), undefined, "and cannot release the import's reference (found by proxy-ring-race: a double cuMemRelease)");
   t.equal(v.held(21), a);
   t.equal(v.physicalBytes, MIB2, 'counted once, not once per handle');
   t.same(v.release(21), { releaseReal: true, gone: true }, 'the last reference: driver reference and allocation go');
