@@ -91,7 +91,7 @@ export const HANG_MS = 1000;
  * files once (regression mode: libFuzzer runs files given instead of folders).
  */
 export function targetCommand(t: FuzzTarget, opts: { seconds: number; corpora: string[]; artifacts?: string; extra?: string[] }): [string, string[]] {
-  const engine = [`-timeout=${Math.ceil(HANG_MS / 1000)}`, '-print_final_stats=1', '-rss_limit_mb=4096'];
+  const engine = [`-timeout=${Math.ceil(HANG_MS / 1000)}`, '-print_final_stats=1', '-rss_limit_mb=8192'];
   if (opts.seconds > 0) engine.push(`-max_total_time=${opts.seconds}`);
   if (opts.artifacts !== undefined) engine.push(`-artifact_prefix=${opts.artifacts.endsWith('/') ? opts.artifacts : `${opts.artifacts}/`}`);
   engine.push(...(opts.extra ?? []));
