@@ -5,6 +5,7 @@ import t from 'tap';
 import { repoPath } from '../support/repo-root.js';
 import { runCommand } from '../support/run-command.js';
 import { buildFuzzTargets } from './fuzz-build.js';
+import { fuzzEnv } from './targets.js';
 
 const SECONDS = Number(process.env.FUZZ_CI_SECONDS ?? '150');
 t.setTimeout((SECONDS + 900) * 1000);
@@ -15,7 +16,7 @@ t.test(`npm run fuzz -- --seconds ${SECONDS}`, async (t) => {
   if (built !== null) return;
   const r = await runCommand('node', [repoPath('dist', 'test', 'fuzz', 'run-fuzz.js'), '--seconds', String(SECONDS), '--jobs', '2'], {
     timeoutMs: (SECONDS + 600) * 1000,
-    env: { ...process.env, OUT: repoPath('results') },
+    env: { ...fuzzEnv(), OUT: repoPath('results') },
   });
   const out = r.stdout + r.stderr;
   t.comment(out.slice(out.lastIndexOf('| target')).trim());

@@ -2,7 +2,7 @@
 // 2010 corp: 88/3Kb exec/s: 2048 ..."), its final statistics
 // ("stat::number_of_executed_units: 123456"), the artifacts it wrote
 // (crash-*, timeout-*, leak-*, oom-*, slow-unit-*) and, for targets with a
-// well-behaved second guest, their BYSTANDER line.  Jazzer.js prints the
+// well-behaved second guest, their BYSTANDER lines (running totals).  Jazzer.js prints the
 // same lines: it is libFuzzer underneath.
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -24,13 +24,15 @@ export interface FuzzStats {
   corpus: number;
   /** Peak resident memory, MiB (stat::peak_rss_mb). */
   peakRssMb: number | null;
+  /** libFuzzer printed its closing "Done N runs in S second(s)": the run ended as planned. */
+  done: boolean;
   bystander: Bystander | null;
 }
 
 const STATUS = /^#(\d+)\s+\S+\s+cov: (\d+) ft: (\d+) corp: (\d+)/;
 
 export function parseLibFuzzerOutput(text: string): FuzzStats {
-  const stats: FuzzStats = { execs: 0, cov: 0, ft: 0, corpus: 0, peakRssMb: null, bystander: null };
+  const stats: FuzzStats = { execs: 0, cov: 0, ft: 0, corpus: 0, peakRssMb: null, done: false, bystander: null };
   for (const line of text.split('\n')) {
     const m = STATUS.exec(line);
     if (m) {
@@ -40,6 +42,7 @@ export function parseLibFuzzerOutput(text: string): FuzzStats {
       stats.corpus = Number(m[4]);
       continue;
     }
+    if (/^Done \d+ runs in \d+ second/.test(line)) stats.done = true;
     const s = /^stat::(\w+):\s+(\d+)/.exec(line);
     if (s) {
       if (s[1] === 'number_of_executed_units') stats.execs = Number(s[2]);
@@ -50,13 +53,9 @@ export function parseLibFuzzerOutput(text: string): FuzzStats {
     if (b) {
       try {
         const v = JSON.parse(b[1]!) as Partial<Bystander>;
+        // Running totals: the last line of a run holds them all.
         if (typeof v.roundTrips === 'number' && typeof v.failed === 'number') {
-          const prev = stats.bystander;
-          stats.bystander = {
-            roundTrips: (prev?.roundTrips ?? 0) + v.roundTrips,
-            failed: (prev?.failed ?? 0) + v.failed,
-            slowestMs: Math.max(prev?.slowestMs ?? 0, typeof v.slowestMs === 'number' ? v.slowestMs : 0),
-          };
+          stats.bystander = { roundTrips: v.roundTrips, failed: v.failed, slowestMs: typeof v.slowestMs === 'number' ? v.slowestMs : 0 };
         }
       } catch {
         // a cut line: counted as no bystander report, which the caller flags

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import t from 'tap';
 import { runCommand } from '../support/run-command.js';
 import { buildFuzzTargets } from './fuzz-build.js';
-import { FUZZ_TARGETS, REGRESSION_DIR, targetCommand } from './targets.js';
+import { FUZZ_TARGETS, fuzzEnv, REGRESSION_DIR, targetCommand } from './targets.js';
 
 t.setTimeout(900_000);
 const built = buildFuzzTargets();
@@ -20,7 +20,7 @@ for (const target of FUZZ_TARGETS) {
     if (built !== null) return;
     for (const f of files) {
       const [file, args] = targetCommand(target, { seconds: 0, corpora: [f] });
-      const r = await runCommand(file, args, { timeoutMs: 60_000 });
+      const r = await runCommand(file, args, { timeoutMs: 60_000, env: fuzzEnv() });
       t.equal(r.code, 0, `${f.split('/').slice(-1)[0]} runs clean`, { output: (r.stdout + r.stderr).slice(-3000) });
     }
   });

@@ -24,7 +24,7 @@ import { markdownTable, stamp, writeResult } from '../support/report.js';
 import { repoPath } from '../support/repo-root.js';
 import { runMain } from '../support/run-command.js';
 import { FuzzStats, listArtifacts, parseLibFuzzerOutput } from './libfuzzer-output.js';
-import { FUZZ_TARGETS, FuzzTarget, missingBuild, SEED_DIR, targetByName, targetCommand } from './targets.js';
+import { FUZZ_TARGETS, FuzzTarget, fuzzEnv, missingBuild, SEED_DIR, targetByName, targetCommand } from './targets.js';
 
 const WORK = repoPath('build', 'fuzz');
 const PROGRESS_MS = 30_000;
@@ -93,7 +93,7 @@ async function runTarget(t: FuzzTarget, seconds: number, log: (l: string) => voi
     file$.write(`$ ${file} ${args.join(' ')}\n`);
     let text = '';
     code = await new Promise<number | null>((resolve) => {
-      const child = spawn(file, args, { cwd: WORK, stdio: ['ignore', 'pipe', 'pipe'] });
+      const child = spawn(file, args, { cwd: WORK, env: fuzzEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
       const take = (d: Buffer): void => {
         file$.write(d);
         text += d.toString();
@@ -107,13 +107,18 @@ async function runTarget(t: FuzzTarget, seconds: number, log: (l: string) => voi
       }, PROGRESS_MS);
       const killer = setTimeout(() => child.kill('SIGKILL'), left * 1000 + GRACE_MS);
       child.on('error', (err) => take(Buffer.from(`cannot start ${file}: ${err.message}\n`)));
-      child.on('close', (c) => {
+      child.on('close', (c, signal) => {
         clearInterval(progress);
         clearTimeout(killer);
+        if (signal !== null) take(Buffer.from(`run-fuzz: the fuzzer was killed by ${signal}\n`));
         resolve(c);
       });
     });
-    parts.push(parseLibFuzzerOutput(text));
+    const stats = parseLibFuzzerOutput(text);
+    parts.push(stats);
+    // Jazzer.js: libFuzzer's SIGALRM timer (-timeout) can outlive its handler and kill the process in
+    // the moments after the run ended as planned ("Done ..." and the statistics printed): a normal end.
+    if (code === null && stats.done && /killed by SIGALRM\n$/.test(text)) code = 0;
     const found = listArtifacts(artifacts);
     // Only a crash or hang (an artifact written) earns a restart; any other end is final.
     if (code === 0 || found.crashes.length + found.hangs.length === 0) break;
@@ -162,7 +167,7 @@ async function updateCorpus(t: FuzzTarget): Promise<void> {
   const seeds = SEED_DIR(t);
   mkdirSync(seeds, { recursive: true });
   const [file, args] = targetCommand(t, { seconds: 0, corpora: [seeds, join(WORK, 'corpus', t.name)], extra: ['-merge=1'] });
-  await new Promise<void>((resolve) => spawn(file, args, { cwd: WORK, stdio: 'ignore' }).on('close', () => resolve()));
+  await new Promise<void>((resolve) => spawn(file, args, { cwd: WORK, env: fuzzEnv(), stdio: 'ignore' }).on('close', () => resolve()));
 }
 
 function problems(r: TargetRun, t: FuzzTarget): string[] {

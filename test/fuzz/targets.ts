@@ -99,3 +99,18 @@ export function targetCommand(t: FuzzTarget, opts: { seconds: number; corpora: s
   const includes = (t.includes ?? []).flatMap((i) => ['-i', i]);
   return [FUZZ_NODE, [JAZZER_CLI, t.entry, ...opts.corpora, '--sync', `--timeout=${HANG_MS}`, ...includes, '--', ...engine]];
 }
+
+/**
+ * The environment a target runs in: this process's, less what makes a Node
+ * child load a test runner's hooks (tap sets NODE_OPTIONS for its own coverage
+ * and process tracking; under them a Jazzer.js process died at exit, killed
+ * mid-way through printing its statistics).
+ */
+export function fuzzEnv(base: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(base)) {
+    if (k === 'NODE_OPTIONS' || k === 'NODE_V8_COVERAGE' || k.startsWith('_TAPJS_') || k.startsWith('TAP')) continue;
+    env[k] = v;
+  }
+  return env;
+}

@@ -822,9 +822,15 @@ export function bystanderRoundTrip(): void {
   b.roundTrips++;
   if (!ok || ms > 1000) b.failed++;
   b.slowestMs = Math.max(b.slowestMs, Math.round(ms * 1000) / 1000);
+  // The running totals, every 2 s too: the line at exit can be lost (libFuzzer's SIGALRM timer outlives its handler).
+  if (performance.now() - lastPrinted > 2000) printBystander();
 }
 
+let lastPrinted = performance.now();
+
+/** The bystander's running totals; the orchestrator reads the last such line of a run. */
 export function printBystander(): void {
+  lastPrinted = performance.now();
   process.stdout.write(`BYSTANDER ${JSON.stringify(stats.bystander)}\n`);
 }
 
