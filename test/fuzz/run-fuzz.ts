@@ -92,6 +92,7 @@ async function runTarget(t: FuzzTarget, seconds: number, log: (l: string) => voi
     const [file, args] = targetCommand(t, { seconds: left, corpora: [corpus, ...seeds], artifacts });
     file$.write(`$ ${file} ${args.join(' ')}\n`);
     let text = '';
+    const started = performance.now();
     code = await new Promise<number | null>((resolve) => {
       const child = spawn(file, args, { cwd: WORK, env: fuzzEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
       const take = (d: Buffer): void => {
@@ -116,9 +117,12 @@ async function runTarget(t: FuzzTarget, seconds: number, log: (l: string) => voi
     });
     const stats = parseLibFuzzerOutput(text);
     parts.push(stats);
-    // Jazzer.js: libFuzzer's SIGALRM timer (-timeout) can outlive its handler and kill the process in
-    // the moments after the run ended as planned ("Done ..." and the statistics printed): a normal end.
-    if (code === null && stats.done && /killed by SIGALRM\n$/.test(text)) code = 0;
+    // Jazzer.js: libFuzzer's SIGALRM timer (-timeout) can outlive its handler and kill the process
+    // while it prints its closing report, after the run ended as planned (its time used up, the
+    // recommended dictionary or "Done ..." printed): a normal end, not a crash.
+    const ranItsTime = (performance.now() - started) / 1000 >= left * 0.9;
+    const closing = stats.done || text.includes('###### Recommended dictionary');
+    if (code === null && ranItsTime && closing && /killed by SIGALRM\n$/.test(text)) code = 0;
     const found = listArtifacts(artifacts);
     // Only a crash or hang (an artifact written) earns a restart; any other end is final.
     if (code === 0 || found.crashes.length + found.hangs.length === 0) break;
