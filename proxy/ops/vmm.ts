@@ -104,14 +104,13 @@ export const vmmOps: OpSpec[] = [
   }),
 
   op(W.Op.VMM_RELEASE, W.ReqHandle.SIZE, (s, req) => {
-    const a = heldAt(s, req, W.ReqHandle.id);
-    if (!a) return CUDA_ERROR_INVALID_VALUE;
-    const real = a.real;
     const id = req.dv.getUint32(P + W.ReqHandle.id, true);
+    const a = s.vmm.held(id);
+    if (!a) return CUDA_ERROR_INVALID_VALUE;
     const imported = s.vmm.isImported(id);
     const outcome = s.vmm.release(id)!;
     if (outcome.releaseReal) {
-      const r = s.driver()!.cuMemRelease(real);
+      const r = s.driver()!.cuMemRelease(a.real);
       if (r !== CUDA_SUCCESS) s.log.warn({ result: r, handle: a.id }, 'cuMemRelease failed: the allocation may stay until the guest leaves');
     }
     if (imported) s.handles.delete(id);
