@@ -336,6 +336,39 @@ int main(int argc, char **argv)
 		printf("t2131_slot4=%d id=%llu cuCtxGetId=%llu null_ctx=%d null_ctx_id=%llu\n", (int)r, id, want, (int)r0, cur);
 	}
 
+	/*
+	 * 21318c60 slots 51 and 39 (cuBLAS): a stream's private handle from its
+	 * public one, (ctx, stream, &private, per_thread), and an identity of a
+	 * private handle, (ctx, private, &identity)?  Compared with cuStreamGetId.
+	 */
+	{
+		typedef CUresult (*from_public_fn)(CUcontext, CUstream, void **, int);
+		typedef CUresult (*identity_fn)(CUcontext, const void *, unsigned long long *);
+		const void **t = table(K_2131);
+		from_public_fn s51 = (from_public_fn)t[51];
+		identity_fn s39 = (identity_fn)t[39];
+		CUstream created = NULL;
+		FN(cuStreamCreate)(&created, CU_STREAM_NON_BLOCKING);
+		struct { const char *name; CUstream h; int per_thread; } cases[] = {
+			{ "null", NULL, 0 }, { "null_per_thread", NULL, 1 }, { "legacy", CU_STREAM_LEGACY, 0 },
+			{ "per_thread", CU_STREAM_PER_THREAD, 1 }, { "created", created, 0 },
+		};
+		for (unsigned i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+			void *priv = (void *)0x5;
+			unsigned long long ident = 7, sid = 9;
+			CUresult a = s51(primary, cases[i].h, &priv, cases[i].per_thread);
+			CUresult b = a == CUDA_SUCCESS ? s39(primary, priv, &ident) : (CUresult)-1;
+			CUresult c = FN(cuStreamGetId)(cases[i].h, &sid);
+			printf("t2131_slot51 case=%s rc=%d private_is_public=%d private_nonnull=%d slot39=%d identity=%llu cuStreamGetId=%d id=%llu same=%d\n",
+			       cases[i].name, (int)a, priv == (void *)cases[i].h, priv != NULL && priv != (void *)0x5, (int)b, ident, (int)c, sid,
+			       b == CUDA_SUCCESS && c == CUDA_SUCCESS && ident == sid);
+		}
+		void *priv = (void *)0x5;
+		printf("t2131_slot51_null_ctx=%d\n", (int)s51(NULL, created, &priv, 0));
+		if (created)
+			FN(cuStreamDestroy_v2)(created);
+	}
+
 	/* CONTEXT_CHECKS slots 2 and 3. */
 	{
 		const void **t = table(K_CHECKS);
