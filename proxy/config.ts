@@ -2,6 +2,7 @@
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { DEFAULT_MAX_GRAPH_NODES } from './guest/graph-nodes.js';
 
 export interface ProxyConfig {
   socket: string;
@@ -11,6 +12,7 @@ export interface ProxyConfig {
   pinnedQuota: number;
   maxImage: number;
   maxHandles: number;
+  maxGraphNodes: number;
   spinMicros: number;
   logLevel: string;
   guestIsolation: 'process' | 'thread';
@@ -41,6 +43,7 @@ export const USAGE = `usage: vgpu-proxy [options]
                             included (default 8G)
   --max-image SIZE          largest module image a guest may load (default 1G)
   --max-handles N           most driver objects one guest may hold (default 1000000)
+  --max-graph-nodes N       most CUDA graph nodes one guest's graphs may hold, cloned child graphs counted (default 262144)
   --spin-us N               how long a worker spins for the next request before sleeping (default 50)
   --log-level LEVEL         pino level: trace, debug, info, warn, error (default info)
   --guest-isolation MODE    process (default): each guest served by its own process, so one guest's
@@ -91,6 +94,7 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
       'guest-pinned-quota': { type: 'string' },
       'max-image': { type: 'string' },
       'max-handles': { type: 'string' },
+      'max-graph-nodes': { type: 'string' },
       'spin-us': { type: 'string' },
       'log-level': { type: 'string' },
       'guest-isolation': { type: 'string' },
@@ -113,6 +117,7 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
     pinnedQuota: parseSize(values['guest-pinned-quota'] ?? '8G', '--guest-pinned-quota'),
     maxImage: parseSize(values['max-image'] ?? '1G', '--max-image'),
     maxHandles: values['max-handles'] ? parseCount(values['max-handles'], '--max-handles') : 1_000_000,
+    maxGraphNodes: values['max-graph-nodes'] ? parseCount(values['max-graph-nodes'], '--max-graph-nodes') : DEFAULT_MAX_GRAPH_NODES,
     spinMicros: values['spin-us'] ? parseCount(values['spin-us'], '--spin-us') : 50,
     logLevel: values['log-level'] ?? 'info',
     guestIsolation: parseIsolation(values['guest-isolation'] ?? 'process'),

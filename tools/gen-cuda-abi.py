@@ -35,6 +35,16 @@ STRUCTS = {
     ],
     "CUmemAccessDesc": ["location.type", "location.id", "flags"],
     "CUmemLocation": ["type", "id"],
+    "CUDA_KERNEL_NODE_PARAMS": [
+        "func", "gridDimX", "gridDimY", "gridDimZ", "blockDimX", "blockDimY", "blockDimZ",
+        "sharedMemBytes", "kernelParams", "extra", "kern", "ctx",
+    ],
+    "CUDA_MEMSET_NODE_PARAMS": ["dst", "pitch", "value", "elementSize", "width", "height"],
+    "CUDA_MEMCPY3D": [
+        "srcXInBytes", "srcY", "srcZ", "srcLOD", "srcMemoryType", "srcHost", "srcDevice", "srcArray", "srcPitch", "srcHeight",
+        "dstXInBytes", "dstY", "dstZ", "dstLOD", "dstMemoryType", "dstHost", "dstDevice", "dstArray", "dstPitch", "dstHeight",
+        "WidthInBytes", "Height", "Depth",
+    ],
 }
 
 CONSTANTS = [
@@ -48,6 +58,10 @@ CONSTANTS = [
     "CU_MEM_ACCESS_FLAGS_PROT_READWRITE",
     "CU_MEM_ALLOC_GRANULARITY_MINIMUM",
     "CU_MEM_ALLOC_GRANULARITY_RECOMMENDED",
+    "CU_MEMORYTYPE_DEVICE",
+    "CU_LAUNCH_PARAM_BUFFER_POINTER_AS_INT",
+    "CU_LAUNCH_PARAM_BUFFER_SIZE_AS_INT",
+    "CU_LAUNCH_PARAM_END_AS_INT",
 ]
 
 

@@ -3,7 +3,7 @@
 // never reused within a guest, so a stale id cannot alias a newer object.
 import { FIRST_ID } from '../wire/layout.js';
 
-export type HandleKind = 'ctx' | 'stream' | 'event' | 'module' | 'library' | 'function' | 'kernel' | 'hostmem' | 'graph' | 'graphExec' | 'vmm';
+export type HandleKind = 'ctx' | 'stream' | 'event' | 'module' | 'library' | 'function' | 'kernel' | 'hostmem' | 'graph' | 'graphExec' | 'graphNode' | 'vmm';
 
 export interface Handle {
   readonly kind: HandleKind;

@@ -116,6 +116,7 @@ export function serveGuest(data: GuestWorkerData): GuestEnded {
     pinnedQuota: config.pinnedQuota,
     maxImage: config.maxImage,
     maxHandles: config.maxHandles,
+    maxGraphNodes: config.maxGraphNodes,
   }, fd, config.pinArena);
   if (config.moduleCacheDir) {
     try {

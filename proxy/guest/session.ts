@@ -7,6 +7,7 @@ import * as C from '../native/libc.js';
 import { CudaDriver, CUDA_ERROR_INVALID_CONTEXT, CUDA_ERROR_INVALID_HANDLE, CUDA_ERROR_NO_DEVICE, CUDA_SUCCESS } from '../native/cuda.js';
 import type { Region } from '../channel/region.js';
 import { DeviceRanges } from './device-ranges.js';
+import { DEFAULT_MAX_GRAPH_NODES, GraphNodes } from './graph-nodes.js';
 import { HandleTable } from './handle-table.js';
 import type { ModuleCache } from './module-cache.js';
 import { Staging } from './staging.js';
@@ -23,6 +24,8 @@ export interface GuestLimits {
   maxImage: number;
   /** Most handles at once. */
   maxHandles: number;
+  /** Most graph nodes the guest's graphs and executable graphs may hold together (default DEFAULT_MAX_GRAPH_NODES). */
+  maxGraphNodes?: number;
 }
 
 /** What releaseAll() released (logged as the guest leaves). */
@@ -72,6 +75,9 @@ export class Session {
   readonly out: C.NativeMemory = C.allocScratch(64 * 1024);
   /** Kernel parameters, launch configs and attributes. */
   readonly launchMem: C.NativeMemory = C.allocScratch(64 * 1024);
+  /** Node parameters, dependency arrays and node lists of graphs built node by node (proxy/ops/graph-build.ts lays it out). */
+  readonly graphMem: C.NativeMemory = C.allocScratch(64 * 1024);
+  readonly graphNodes: GraphNodes;
   /** The first error of asynchronous work not yet reported (a CUresult), 0 when none. */
   pendingError = 0;
   pinnedBytes = 0;
@@ -112,6 +118,7 @@ export class Session {
     });
     this.hostFuncs = cuda ? new HostFuncGates(cuda, log) : null;
     this.handles = new HandleTable(limits.maxHandles);
+    this.graphNodes = new GraphNodes(this.handles, limits.maxGraphNodes ?? DEFAULT_MAX_GRAPH_NODES);
     this.stage = new Staging(limits.maxImage);
   }
 
@@ -287,6 +294,7 @@ export class Session {
     this.stage.release();
     C.munmap(this.out.addr, this.out.size);
     C.munmap(this.launchMem.addr, this.launchMem.size);
+    C.munmap(this.graphMem.addr, this.graphMem.size);
     return counts;
   }
 
@@ -303,6 +311,7 @@ export class Session {
     this.arena.reset();
     this.stage.release();
     this.handles.clear();
+    this.graphNodes.clear();
     this.primary.ctx = 0;
     this.primary.retains = 0;
     this.primary.flags = 0;
@@ -311,6 +320,7 @@ export class Session {
     this.residentThreads = 0;
     this.out.u8.fill(0);
     this.launchMem.u8.fill(0);
+    this.graphMem.u8.fill(0);
     return counts;
   }
 

@@ -7,6 +7,7 @@ import { CUDA_ERROR_INVALID_HANDLE, CUDA_ERROR_OUT_OF_MEMORY, CUDA_SUCCESS } fro
 import type { Request } from '../channel/rings.js';
 import type { Session } from '../guest/session.js';
 import { op, OpSpec, P } from './op.js';
+import { topLevelNodes } from './graph-build.js';
 
 function launchOn(s: Session, req: Request, run: (exec: number, stream: number) => number): number {
   const exec = s.realHandle(req.dv.getUint32(P + W.ReqGraph.id, true), 'graphExec');
@@ -20,8 +21,32 @@ function destroy(s: Session, req: Request, kind: 'graph' | 'graphExec'): number 
   const h = s.handles.get(id, kind);
   if (!h) return CUDA_ERROR_INVALID_HANDLE;
   const r = kind === 'graph' ? s.driver()!.cuGraphDestroy(h.ptr) : s.driver()!.cuGraphExecDestroy(h.ptr);
+  s.graphNodes.drop(id);
   s.handles.delete(id);
   return r;
+}
+
+/**
+ * The graph a capture ended with: the graph it captured into (the same id;
+ * what it added counted), or a new one, counted against the node limit.
+ */
+function capturedGraph(s: Session, stream: number, graph: number): number {
+  const cuda = s.driver()!;
+  const into = s.graphNodes.captureInto.get(stream);
+  s.graphNodes.captureInto.delete(stream);
+  if (into && s.realHandle(into.graph, 'graph') === graph) {
+    const after = topLevelNodes(s, graph);
+    s.graphNodes.grow(into.graph, Math.max(0, after - into.nodesBefore));
+    return into.graph;
+  }
+  const nodes = Math.max(0, topLevelNodes(s, graph));
+  const id = s.graphNodes.fits(nodes) ? s.handles.add('graph', graph, 0) : -1;
+  if (id < 0) {
+    cuda.cuGraphDestroy(graph);
+    return -1;
+  }
+  s.graphNodes.grow(id, nodes);
+  return id;
 }
 
 export const graphOps: OpSpec[] = [
@@ -41,23 +66,26 @@ export const graphOps: OpSpec[] = [
     const stream = s.stream(req.dv.getUint32(P + W.ReqCapture.stream, true));
     if (stream < 0) return CUDA_ERROR_INVALID_HANDLE;
     const r = s.driver()!.cuStreamEndCapture(stream, s.out.addr);
-    if (r !== CUDA_SUCCESS) return r;
-    const graph = C.readU64(s.out.dv, 0);
-    const id = s.handles.add('graph', graph, 0);
-    if (id < 0) {
-      s.driver()!.cuGraphDestroy(graph);
-      return CUDA_ERROR_OUT_OF_MEMORY;
+    if (r !== CUDA_SUCCESS) {
+      s.graphNodes.captureInto.delete(stream);
+      return r;
     }
+    const id = capturedGraph(s, stream, C.readU64(s.out.dv, 0));
+    if (id < 0) return CUDA_ERROR_OUT_OF_MEMORY;
     out.size(W.RspHandle.SIZE).setUint32(W.RspHandle.id, id, true);
     return CUDA_SUCCESS;
   }, { needsCtx: true, syncPoint: true }),
 
   op(W.Op.GRAPH_INSTANTIATE, W.ReqGraph.SIZE, (s, req, out) => {
     const cuda = s.driver()!;
-    const graph = s.realHandle(req.dv.getUint32(P + W.ReqGraph.id, true), 'graph');
+    const graphId = req.dv.getUint32(P + W.ReqGraph.id, true);
+    const graph = s.realHandle(graphId, 'graph');
     if (graph < 0) return CUDA_ERROR_INVALID_HANDLE;
     const flags = C.readU64(req.dv, P + W.ReqGraph.flags);
     if (!Number.isSafeInteger(flags)) return 1;
+    // The executable graph holds a copy of every node.
+    const nodes = s.graphNodes.weight(graphId);
+    if (!s.graphNodes.fits(nodes)) return CUDA_ERROR_OUT_OF_MEMORY;
     const r = cuda.cuGraphInstantiateWithFlags(s.out.addr, graph, flags);
     if (r !== CUDA_SUCCESS) return r;
     const exec = C.readU64(s.out.dv, 0);
@@ -66,21 +94,13 @@ export const graphOps: OpSpec[] = [
       cuda.cuGraphExecDestroy(exec);
       return CUDA_ERROR_OUT_OF_MEMORY;
     }
+    s.graphNodes.grow(id, nodes);
     out.size(W.RspHandle.SIZE).setUint32(W.RspHandle.id, id, true);
     return CUDA_SUCCESS;
   }, { needsCtx: true }),
 
   op(W.Op.GRAPH_LAUNCH, W.ReqGraph.SIZE, (s, req) => launchOn(s, req, (e, st) => s.driver()!.cuGraphLaunch(e, st)), { needsCtx: true }),
   op(W.Op.GRAPH_UPLOAD, W.ReqGraph.SIZE, (s, req) => launchOn(s, req, (e, st) => s.driver()!.cuGraphUpload(e, st)), { needsCtx: true }),
-  op(W.Op.GRAPH_NODE_COUNT, W.ReqHandle.SIZE, (s, req, out) => {
-    const graph = s.realHandle(req.dv.getUint32(P + W.ReqHandle.id, true), 'graph');
-    if (graph < 0) return CUDA_ERROR_INVALID_HANDLE;
-    C.writeU64(s.out.dv, 0, 0);
-    const r = s.driver()!.cuGraphGetNodes(graph, 0, s.out.addr);
-    if (r === CUDA_SUCCESS) C.writeU64(out.size(W.RspU64.SIZE), W.RspU64.value, C.readU64(s.out.dv, 0));
-    return r;
-  }),
-
   op(W.Op.GRAPH_DESTROY, W.ReqHandle.SIZE, (s, req) => destroy(s, req, 'graph')),
   op(W.Op.GRAPH_EXEC_DESTROY, W.ReqHandle.SIZE, (s, req) => destroy(s, req, 'graphExec'), { needsCtx: true }),
 ];

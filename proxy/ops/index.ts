@@ -9,12 +9,13 @@ import { moduleOps } from './module.js';
 import type { OpSpec } from './op.js';
 import { streamOps } from './stream.js';
 import { graphOps } from './graph.js';
+import { graphBuildOps } from './graph-build.js';
 import { vmmOps } from './vmm.js';
 import { hostFuncOps } from './host-func.js';
 
 export function opTable(): (OpSpec | undefined)[] {
   const table: (OpSpec | undefined)[] = new Array(Op.COUNT).fill(undefined);
-  for (const spec of [...diagnosticOps, ...deviceOps, ...contextOps, ...memoryOps, ...moduleOps, ...launchOps, ...streamOps, ...graphOps, ...vmmOps, ...hostFuncOps]) {
+  for (const spec of [...diagnosticOps, ...deviceOps, ...contextOps, ...memoryOps, ...moduleOps, ...launchOps, ...streamOps, ...graphOps, ...graphBuildOps, ...vmmOps, ...hostFuncOps]) {
     if (table[spec.op]) throw new Error(`op ${spec.op} registered twice`);
     table[spec.op] = spec;
   }

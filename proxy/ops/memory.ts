@@ -64,7 +64,7 @@ const PITCH_MAX = 2 ** 48;
  * arrive as u64: each must be a safe integer, or the driver would be handed a
  * rounded value (for height 1 the pitch is passed on though no row follows).
  */
-function memsetBytes(pitch: number, width: number, height: number, elem: number): number {
+export function memsetBytes(pitch: number, width: number, height: number, elem: number): number {
   if (!Number.isSafeInteger(pitch) || !Number.isSafeInteger(width) || !Number.isSafeInteger(height)) return -1;
   // With height 1 nothing else bounds the pitch the driver is handed (found by proxy-ring: 2^51).
   if (pitch > PITCH_MAX) return -1;

@@ -11,6 +11,10 @@ export const CU_MEM_ACCESS_FLAGS_PROT_READ = 1;
 export const CU_MEM_ACCESS_FLAGS_PROT_READWRITE = 3;
 export const CU_MEM_ALLOC_GRANULARITY_MINIMUM = 0;
 export const CU_MEM_ALLOC_GRANULARITY_RECOMMENDED = 1;
+export const CU_MEMORYTYPE_DEVICE = 2;
+export const CU_LAUNCH_PARAM_BUFFER_POINTER_AS_INT = 1;
+export const CU_LAUNCH_PARAM_BUFFER_SIZE_AS_INT = 2;
+export const CU_LAUNCH_PARAM_END_AS_INT = 0;
 
 /** CUmemAllocationProp */
 export const CUmemAllocationProp = {
@@ -38,4 +42,60 @@ export const CUmemLocation = {
   SIZE: 8,
   type: 0, // type, 4 bytes
   id: 4, // id, 4 bytes
+} as const;
+
+/** CUDA_KERNEL_NODE_PARAMS */
+export const CUDA_KERNEL_NODE_PARAMS = {
+  SIZE: 72,
+  func: 0, // func, 8 bytes
+  gridDimX: 8, // gridDimX, 4 bytes
+  gridDimY: 12, // gridDimY, 4 bytes
+  gridDimZ: 16, // gridDimZ, 4 bytes
+  blockDimX: 20, // blockDimX, 4 bytes
+  blockDimY: 24, // blockDimY, 4 bytes
+  blockDimZ: 28, // blockDimZ, 4 bytes
+  sharedMemBytes: 32, // sharedMemBytes, 4 bytes
+  kernelParams: 40, // kernelParams, 8 bytes
+  extra: 48, // extra, 8 bytes
+  kern: 56, // kern, 8 bytes
+  ctx: 64, // ctx, 8 bytes
+} as const;
+
+/** CUDA_MEMSET_NODE_PARAMS */
+export const CUDA_MEMSET_NODE_PARAMS = {
+  SIZE: 40,
+  dst: 0, // dst, 8 bytes
+  pitch: 8, // pitch, 8 bytes
+  value: 16, // value, 4 bytes
+  elementSize: 20, // elementSize, 4 bytes
+  width: 24, // width, 8 bytes
+  height: 32, // height, 8 bytes
+} as const;
+
+/** CUDA_MEMCPY3D */
+export const CUDA_MEMCPY3D = {
+  SIZE: 200,
+  srcXInBytes: 0, // srcXInBytes, 8 bytes
+  srcY: 8, // srcY, 8 bytes
+  srcZ: 16, // srcZ, 8 bytes
+  srcLOD: 24, // srcLOD, 8 bytes
+  srcMemoryType: 32, // srcMemoryType, 4 bytes
+  srcHost: 40, // srcHost, 8 bytes
+  srcDevice: 48, // srcDevice, 8 bytes
+  srcArray: 56, // srcArray, 8 bytes
+  srcPitch: 72, // srcPitch, 8 bytes
+  srcHeight: 80, // srcHeight, 8 bytes
+  dstXInBytes: 88, // dstXInBytes, 8 bytes
+  dstY: 96, // dstY, 8 bytes
+  dstZ: 104, // dstZ, 8 bytes
+  dstLOD: 112, // dstLOD, 8 bytes
+  dstMemoryType: 120, // dstMemoryType, 4 bytes
+  dstHost: 128, // dstHost, 8 bytes
+  dstDevice: 136, // dstDevice, 8 bytes
+  dstArray: 144, // dstArray, 8 bytes
+  dstPitch: 160, // dstPitch, 8 bytes
+  dstHeight: 168, // dstHeight, 8 bytes
+  WidthInBytes: 176, // WidthInBytes, 8 bytes
+  Height: 184, // Height, 8 bytes
+  Depth: 192, // Depth, 8 bytes
 } as const;

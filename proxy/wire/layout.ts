@@ -3,7 +3,7 @@
 
 export const MAGIC = 1431324502;
 export const VERSION_MAJOR = 1;
-export const VERSION_MINOR = 1;
+export const VERSION_MINOR = 2;
 export const CTRL_SIZE = 4096;
 export const RECORD_ALIGN = 16;
 export const RECORD_MAX = 65536;
@@ -26,6 +26,17 @@ export const FIRST_ID = 16;
 export const FUNC_ATTR_COUNT = 16;
 export const LAUNCH_KERNEL_HANDLE = 1;
 export const LAUNCH_EX = 2;
+export const NODE_EMPTY = 0;
+export const NODE_KERNEL = 1;
+export const NODE_MEMSET = 2;
+export const NODE_MEMCPY = 3;
+export const NODE_CHILD = 4;
+export const NODE_EVENT_RECORD = 5;
+export const NODE_EVENT_WAIT = 6;
+export const GRAPH_DEPS_MAX = 1024;
+export const NODE_LIST_MAX = 4096;
+export const LIST_GRAPH_NODES = 0;
+export const LIST_NODE_DEPS = 1;
 export const VMM_ACCESS_MAX = 64;
 export const HOST_FUNC_PENDING_MAX = 65536;
 export const HELLO_MAGIC = 1279608918;
@@ -99,7 +110,7 @@ export const Op = {
   GRAPH_DESTROY: 106,
   GRAPH_EXEC_DESTROY: 107,
   STAGE_LOOKUP: 108,
-  GRAPH_NODE_COUNT: 109,
+  GRAPH_NODE_LIST: 109,
   VMM_GRANULARITY: 110,
   VMM_CREATE: 111,
   VMM_RELEASE: 112,
@@ -116,7 +127,12 @@ export const Op = {
   HOST_FUNC_ENQUEUE: 123,
   HOST_FUNC_QUERY: 124,
   HOST_FUNC_DONE: 125,
-  COUNT: 126,
+  GRAPH_CREATE: 126,
+  GRAPH_ADD_NODE: 127,
+  GRAPH_EXEC_SET_NODE: 128,
+  GRAPH_NODE_ENABLE: 129,
+  STREAM_CAPTURE_TO_GRAPH: 130,
+  COUNT: 131,
 } as const;
 
 export const OpName: Record<number, string> = {
@@ -188,7 +204,7 @@ export const OpName: Record<number, string> = {
   106: 'GRAPH_DESTROY',
   107: 'GRAPH_EXEC_DESTROY',
   108: 'STAGE_LOOKUP',
-  109: 'GRAPH_NODE_COUNT',
+  109: 'GRAPH_NODE_LIST',
   110: 'VMM_GRANULARITY',
   111: 'VMM_CREATE',
   112: 'VMM_RELEASE',
@@ -205,7 +221,12 @@ export const OpName: Record<number, string> = {
   123: 'HOST_FUNC_ENQUEUE',
   124: 'HOST_FUNC_QUERY',
   125: 'HOST_FUNC_DONE',
-  126: 'COUNT',
+  126: 'GRAPH_CREATE',
+  127: 'GRAPH_ADD_NODE',
+  128: 'GRAPH_EXEC_SET_NODE',
+  129: 'GRAPH_NODE_ENABLE',
+  130: 'STREAM_CAPTURE_TO_GRAPH',
+  131: 'COUNT',
 };
 
 /** struct vgpu_ctrl */
@@ -675,6 +696,62 @@ export const ReqGraph = {
   id: 0, // 4 bytes
   stream: 4, // 4 bytes
   flags: 8, // 8 bytes
+} as const;
+
+/** struct vgpu_req_graph_node */
+export const ReqGraphNode = {
+  SIZE: 16,
+  graph: 0, // 4 bytes
+  type: 4, // 4 bytes
+  dep_count: 8, // 4 bytes
+  pad: 12, // 4 bytes
+} as const;
+
+/** struct vgpu_req_graph_exec_node */
+export const ReqGraphExecNode = {
+  SIZE: 16,
+  exec: 0, // 4 bytes
+  node: 4, // 4 bytes
+  type: 8, // 4 bytes
+  value: 12, // 4 bytes
+} as const;
+
+/** struct vgpu_node_memcpy */
+export const NodeMemcpy = {
+  SIZE: 24,
+  dst: 0, // 8 bytes
+  src: 8, // 8 bytes
+  bytes: 16, // 8 bytes
+} as const;
+
+/** struct vgpu_node_ref */
+export const NodeRef = {
+  SIZE: 8,
+  id: 0, // 4 bytes
+  pad: 4, // 4 bytes
+} as const;
+
+/** struct vgpu_req_capture_to_graph */
+export const ReqCaptureToGraph = {
+  SIZE: 16,
+  stream: 0, // 4 bytes
+  mode: 4, // 4 bytes
+  graph: 8, // 4 bytes
+  dep_count: 12, // 4 bytes
+} as const;
+
+/** struct vgpu_req_node_list */
+export const ReqNodeList = {
+  SIZE: 8,
+  id: 0, // 4 bytes
+  what: 4, // 4 bytes
+} as const;
+
+/** struct vgpu_rsp_node_list */
+export const RspNodeList = {
+  SIZE: 8,
+  count: 0, // 4 bytes
+  pad: 4, // 4 bytes
 } as const;
 
 /** struct vgpu_vmm_prop */

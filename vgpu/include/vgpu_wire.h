@@ -61,7 +61,7 @@
 
 #define VGPU_MAGIC          0x55504756u /* "VGPU" little-endian */
 #define VGPU_VERSION_MAJOR  1
-#define VGPU_VERSION_MINOR  1
+#define VGPU_VERSION_MINOR  2
 
 #define VGPU_CTRL_SIZE      4096u
 #define VGPU_RECORD_ALIGN   16u
@@ -225,7 +225,7 @@ enum vgpu_op {
 	VGPU_OP_GRAPH_EXEC_DESTROY = 107,   /* vgpu_req_handle */
 	/* module images sent once */
 	VGPU_OP_STAGE_LOOKUP = 108,   /* vgpu_req_stage_lookup -> vgpu_rsp_u64 (1: staged from the proxy's cache) */
-	VGPU_OP_GRAPH_NODE_COUNT = 109, /* vgpu_req_handle (graph) -> vgpu_rsp_u64 */
+	VGPU_OP_GRAPH_NODE_LIST = 109,  /* vgpu_req_node_list -> vgpu_rsp_node_list + u32 ids[] */
 	/* virtual memory management (cuMemCreate, cuMemMap, ...); the guest's handle is the proxy's id */
 	VGPU_OP_VMM_GRANULARITY = 110, /* vgpu_req_vmm_granularity -> vgpu_rsp_u64 */
 	VGPU_OP_VMM_CREATE = 111,     /* vgpu_req_vmm_create -> vgpu_rsp_handle */
@@ -244,7 +244,13 @@ enum vgpu_op {
 	VGPU_OP_HOST_FUNC_ENQUEUE = 123, /* vgpu_req_host_func: the stream's later work waits for HOST_FUNC_DONE */
 	VGPU_OP_HOST_FUNC_QUERY = 124,   /* vgpu_req_host_func -> result 0: the work before it is done; NOT_READY; or the stream's error */
 	VGPU_OP_HOST_FUNC_DONE = 125,    /* vgpu_req_host_func: the guest ran it; the stream goes on */
-	VGPU_OP_COUNT = 126
+	/* graphs built node by node (XLA's command buffers), and capture into an existing graph */
+	VGPU_OP_GRAPH_CREATE = 126,      /* vgpu_req_u32 (flags) -> vgpu_rsp_handle (graph) */
+	VGPU_OP_GRAPH_ADD_NODE = 127,    /* vgpu_req_graph_node + u32 deps[] + the node's parameters -> vgpu_rsp_handle (node) */
+	VGPU_OP_GRAPH_EXEC_SET_NODE = 128, /* vgpu_req_graph_exec_node + the node's new parameters */
+	VGPU_OP_GRAPH_NODE_ENABLE = 129, /* vgpu_req_graph_exec_node (value: enabled) */
+	VGPU_OP_STREAM_CAPTURE_TO_GRAPH = 130, /* vgpu_req_capture_to_graph + u32 deps[] -> vgpu_rsp_u64 (capture id) */
+	VGPU_OP_COUNT = 131
 };
 
 /* A range of the data arena. */
@@ -548,6 +554,64 @@ struct vgpu_req_graph {
 	uint32_t id;                /* graph, or executable graph */
 	uint32_t stream;            /* launch and upload */
 	uint64_t flags;             /* instantiate: CUgraphInstantiate_flags */
+};
+
+/*
+ * Graphs built node by node.  A node's parameters follow its header (and, for
+ * a new node, the ids of the nodes it depends on):
+ *   KERNEL        vgpu_req_launch (stream and attr_count 0) + packed parameters
+ *   MEMSET        vgpu_req_memset (stream 0)
+ *   MEMCPY        vgpu_node_memcpy: device to device, one dimension
+ *   CHILD         vgpu_node_ref: the graph cloned into the node
+ *   EVENT_RECORD, EVENT_WAIT  vgpu_node_ref: the event
+ *   EMPTY         nothing
+ * Node ids are the proxy's; a node lives as long as its graph.
+ */
+#define VGPU_NODE_EMPTY        0u
+#define VGPU_NODE_KERNEL       1u
+#define VGPU_NODE_MEMSET       2u
+#define VGPU_NODE_MEMCPY       3u
+#define VGPU_NODE_CHILD        4u
+#define VGPU_NODE_EVENT_RECORD 5u
+#define VGPU_NODE_EVENT_WAIT   6u
+#define VGPU_GRAPH_DEPS_MAX    1024u  /* dependencies one request may name */
+#define VGPU_NODE_LIST_MAX     4096u  /* node ids one answer may hold */
+struct vgpu_req_graph_node {
+	uint32_t graph;
+	uint32_t type;              /* VGPU_NODE_* */
+	uint32_t dep_count;         /* u32 node ids that follow, <= VGPU_GRAPH_DEPS_MAX */
+	uint32_t pad;
+};
+struct vgpu_req_graph_exec_node {
+	uint32_t exec;              /* executable graph */
+	uint32_t node;              /* a node of the graph it was instantiated from */
+	uint32_t type;              /* VGPU_NODE_* (set parameters) */
+	uint32_t value;             /* enable: 0 or 1 */
+};
+struct vgpu_node_memcpy {
+	uint64_t dst;
+	uint64_t src;
+	uint64_t bytes;
+};
+struct vgpu_node_ref {
+	uint32_t id;                /* a graph or an event */
+	uint32_t pad;
+};
+struct vgpu_req_capture_to_graph {
+	uint32_t stream;
+	uint32_t mode;              /* CUstreamCaptureMode */
+	uint32_t graph;
+	uint32_t dep_count;         /* u32 node ids that follow */
+};
+#define VGPU_LIST_GRAPH_NODES  0u  /* the nodes of graph `id` */
+#define VGPU_LIST_NODE_DEPS    1u  /* the nodes node `id` depends on */
+struct vgpu_req_node_list {
+	uint32_t id;
+	uint32_t what;              /* VGPU_LIST_* */
+};
+struct vgpu_rsp_node_list {
+	uint32_t count;             /* nodes in all; ids[] holds min(count, VGPU_NODE_LIST_MAX) */
+	uint32_t pad;
 };
 
 /* --- virtual memory management --- */

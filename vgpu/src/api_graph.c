@@ -18,6 +18,7 @@
 struct capture {
 	uint32_t stream;             /* wire stream id; 0 = free slot */
 	unsigned long long id;
+	struct vgpu_graph *into;     /* cuStreamBeginCaptureToGraph: the graph it adds to */
 };
 static struct capture captures[CAPTURES_MAX];
 static int capture_count;        /* slots in use; read without the lock as a fast "none" */
@@ -45,27 +46,31 @@ int vgpu_capture_of(uint32_t stream, unsigned long long *id)
 	return found;
 }
 
-static void capture_set(uint32_t stream, unsigned long long id)
+static void capture_set(uint32_t stream, unsigned long long id, struct vgpu_graph *into)
 {
 	pthread_mutex_lock(&capture_lock);
 	for (int i = 0; i < CAPTURES_MAX; i++)
 		if (captures[i].stream == 0) {
-			captures[i] = (struct capture){ stream, id };
+			captures[i] = (struct capture){ stream, id, into };
 			__atomic_add_fetch(&capture_count, 1, __ATOMIC_RELEASE);
 			break;
 		}
 	pthread_mutex_unlock(&capture_lock);
 }
 
-static void capture_clear(uint32_t stream)
+/* Forgets the stream's capture; the graph it captured into, if it was begun with one. */
+static struct vgpu_graph *capture_clear(uint32_t stream)
 {
+	struct vgpu_graph *into = NULL;
 	pthread_mutex_lock(&capture_lock);
 	for (int i = 0; i < CAPTURES_MAX; i++)
 		if (captures[i].stream == stream) {
+			into = captures[i].into;
 			captures[i].stream = 0;
 			__atomic_sub_fetch(&capture_count, 1, __ATOMIC_RELEASE);
 		}
 	pthread_mutex_unlock(&capture_lock);
+	return into;
 }
 
 /* --- capture --- */
@@ -82,7 +87,7 @@ static CUresult begin_capture(CUstream h, CUstreamCaptureMode mode, int per_thre
 	struct vgpu_rsp_u64 rsp;
 	r = vgpu_rpc(VGPU_OP_STREAM_BEGIN_CAPTURE, c->id, &req, sizeof(req), &rsp, sizeof(rsp));
 	if (r == CUDA_SUCCESS)
-		capture_set(req.stream, rsp.value);
+		capture_set(req.stream, rsp.value, NULL);
 	return r;
 }
 
@@ -91,6 +96,57 @@ VGPU_EXPORT CUresult cuStreamBeginCapture_v2_ptsz(CUstream h, CUstreamCaptureMod
 /* The first ABI had no mode: global. */
 VGPU_EXPORT CUresult cuStreamBeginCapture(CUstream h) { return begin_capture(h, CU_STREAM_CAPTURE_MODE_GLOBAL, 0); }
 VGPU_EXPORT CUresult cuStreamBeginCapture_ptsz(CUstream h) { return begin_capture(h, CU_STREAM_CAPTURE_MODE_GLOBAL, 1); }
+
+/*
+ * Capture into an existing graph (XLA traces library calls into its command
+ * buffers this way).  Edge data other than the default (full completion, no
+ * ports) is not remoted.
+ */
+static CUresult begin_capture_to_graph(CUstream h, CUgraph hGraph, const CUgraphNode *deps, const CUgraphEdgeData *edges, size_t n,
+				       CUstreamCaptureMode mode, int per_thread)
+{
+	struct vgpu_ctx *c;
+	CUresult r = vgpu_need_ctx(&c);
+	if (r != CUDA_SUCCESS)
+		return r;
+	struct vgpu_graph *g = vgpu_object(hGraph, VGPU_MAGIC_GRAPH);
+	if (!g)
+		return CUDA_ERROR_INVALID_HANDLE;
+	if (n > VGPU_GRAPH_DEPS_MAX || (n && !deps))
+		return CUDA_ERROR_INVALID_VALUE;
+	struct {
+		struct vgpu_req_capture_to_graph hdr;
+		uint32_t deps[VGPU_GRAPH_DEPS_MAX];
+	} *req = calloc(1, sizeof(*req));
+	if (!req)
+		return CUDA_ERROR_OUT_OF_MEMORY;
+	req->hdr = (struct vgpu_req_capture_to_graph){ .mode = (uint32_t)mode, .graph = g->id, .dep_count = (uint32_t)n };
+	r = vgpu_stream_id(h, per_thread, c, &req->hdr.stream);
+	for (size_t i = 0; r == CUDA_SUCCESS && i < n; i++) {
+		if (!vgpu_node_id(deps[i], &req->deps[i]))
+			r = CUDA_ERROR_INVALID_VALUE;
+		else if (edges && (edges[i].from_port || edges[i].to_port || edges[i].type))
+			r = vgpu_unsupported("cuStreamBeginCaptureToGraph with edge data other than the default");
+	}
+	struct vgpu_rsp_u64 rsp;
+	if (r == CUDA_SUCCESS)
+		r = vgpu_rpc(VGPU_OP_STREAM_CAPTURE_TO_GRAPH, c->id, req, sizeof(req->hdr) + n * sizeof(uint32_t), &rsp, sizeof(rsp));
+	if (r == CUDA_SUCCESS)
+		capture_set(req->hdr.stream, rsp.value, g);
+	free(req);
+	return r;
+}
+
+VGPU_EXPORT CUresult cuStreamBeginCaptureToGraph(CUstream h, CUgraph g, const CUgraphNode *deps, const CUgraphEdgeData *edges, size_t n,
+						 CUstreamCaptureMode mode)
+{
+	return begin_capture_to_graph(h, g, deps, edges, n, mode, 0);
+}
+VGPU_EXPORT CUresult cuStreamBeginCaptureToGraph_ptsz(CUstream h, CUgraph g, const CUgraphNode *deps, const CUgraphEdgeData *edges,
+						      size_t n, CUstreamCaptureMode mode)
+{
+	return begin_capture_to_graph(h, g, deps, edges, n, mode, 1);
+}
 
 static CUresult end_capture(CUstream h, CUgraph *phGraph, int per_thread)
 {
@@ -109,11 +165,17 @@ static CUresult end_capture(CUstream h, CUgraph *phGraph, int per_thread)
 	struct vgpu_rsp_handle rsp;
 	r = vgpu_rpc(VGPU_OP_STREAM_END_CAPTURE, c->id, &req, sizeof(req), &rsp, sizeof(rsp));
 	/* Whatever the answer, the stream no longer captures (the driver ends a broken capture too). */
-	capture_clear(req.stream);
+	struct vgpu_graph *into = capture_clear(req.stream);
 	if (r != CUDA_SUCCESS) {
 		free(g);
 		*phGraph = NULL;
 		return r;
+	}
+	/* A capture into an existing graph ends with that graph (the proxy answers its id). */
+	if (into && vgpu_object(into, VGPU_MAGIC_GRAPH) && into->id == rsp.id) {
+		free(g);
+		*phGraph = (CUgraph)into;
+		return CUDA_SUCCESS;
 	}
 	*g = (struct vgpu_graph){ .magic = VGPU_MAGIC_GRAPH, .id = rsp.id, .ctx = c };
 	*phGraph = (CUgraph)g;
@@ -197,27 +259,6 @@ VGPU_EXPORT CUresult cuGraphLaunch(CUgraphExec e, CUstream h) { return on_stream
 VGPU_EXPORT CUresult cuGraphLaunch_ptsz(CUgraphExec e, CUstream h) { return on_stream(VGPU_OP_GRAPH_LAUNCH, e, h, 1); }
 VGPU_EXPORT CUresult cuGraphUpload(CUgraphExec e, CUstream h) { return on_stream(VGPU_OP_GRAPH_UPLOAD, e, h, 0); }
 VGPU_EXPORT CUresult cuGraphUpload_ptsz(CUgraphExec e, CUstream h) { return on_stream(VGPU_OP_GRAPH_UPLOAD, e, h, 1); }
-
-/* How many nodes a graph has (what runtimes ask to check a capture); node handles themselves stay in the proxy. */
-VGPU_EXPORT CUresult cuGraphGetNodes(CUgraph hGraph, CUgraphNode *nodes, size_t *numNodes)
-{
-	CUresult r = vgpu_ready();
-	if (r != CUDA_SUCCESS)
-		return r;
-	struct vgpu_graph *g = vgpu_object(hGraph, VGPU_MAGIC_GRAPH);
-	if (!g)
-		return CUDA_ERROR_INVALID_HANDLE;
-	if (!numNodes)
-		return CUDA_ERROR_INVALID_VALUE;
-	if (nodes)
-		return vgpu_unsupported("cuGraphGetNodes with a node array (node handles are not remoted)");
-	struct vgpu_req_handle req = { .id = g->id };
-	struct vgpu_rsp_u64 rsp;
-	r = vgpu_rpc(VGPU_OP_GRAPH_NODE_COUNT, vgpu_ctx_id(g->ctx), &req, sizeof(req), &rsp, sizeof(rsp));
-	if (r == CUDA_SUCCESS)
-		*numNodes = (size_t)rsp.value;
-	return r;
-}
 
 /* Destroys a graph or an executable graph; the handle stays allocated, marked dead. */
 static CUresult destroy(const void *h, uint32_t magic, uint16_t op)

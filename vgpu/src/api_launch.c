@@ -13,7 +13,7 @@
 #include "api.h"
 #include "module.h"
 
-#define MAX_PARAM_BYTES 32764
+#define MAX_PARAM_BYTES VGPU_MAX_PARAM_BYTES
 #define MAX_LAUNCH_ATTRS 32
 
 struct launch {
@@ -43,8 +43,9 @@ static CUresult target(CUfunction f, struct vgpu_ctx *c, struct vgpu_req_launch 
 	return vgpu_kernel_layout(k, c, layout);
 }
 
-/* Packs kernelParams (or the `extra` buffer) into l->params. */
-static CUresult pack_params(struct launch *l, const struct vgpu_param_layout *layout, void **kernelParams, void **extra)
+/* Packs kernelParams (or the `extra` buffer) into params; their length into req->param_bytes. */
+static CUresult pack_params(struct vgpu_req_launch *req, uint8_t *params, const struct vgpu_param_layout *layout, void **kernelParams,
+			   void **extra)
 {
 	if (extra) {
 		if (kernelParams)
@@ -63,8 +64,8 @@ static CUresult pack_params(struct launch *l, const struct vgpu_param_layout *la
 		}
 		if (!has_size || (size && !buf) || size > MAX_PARAM_BYTES)
 			return CUDA_ERROR_INVALID_VALUE;
-		memcpy(l->params, buf, size);
-		l->req.param_bytes = (uint32_t)size;
+		memcpy(params, buf, size);
+		req->param_bytes = (uint32_t)size;
 		return CUDA_SUCCESS;
 	}
 	if (layout->result != CUDA_SUCCESS) {
@@ -76,14 +77,14 @@ static CUresult pack_params(struct launch *l, const struct vgpu_param_layout *la
 		return CUDA_ERROR_INVALID_VALUE;
 	if (layout->total > MAX_PARAM_BYTES)
 		return CUDA_ERROR_INVALID_VALUE;
-	memset(l->params, 0, layout->total);
+	memset(params, 0, layout->total);
 	for (uint32_t i = 0; i < layout->count; i++) {
 		const struct vgpu_param_info *p = &layout->params[i];
 		if (!kernelParams[i])
 			return CUDA_ERROR_INVALID_VALUE;
-		memcpy(l->params + p->offset, kernelParams[i], p->size);
+		memcpy(params + p->offset, kernelParams[i], p->size);
 	}
-	l->req.param_bytes = layout->total;
+	req->param_bytes = layout->total;
 	return CUDA_SUCCESS;
 }
 
@@ -122,6 +123,24 @@ static CUresult check_dims(const struct vgpu_req_launch *q, const int32_t *attrs
 	return CUDA_SUCCESS;
 }
 
+/* The function, grid, block, shared memory and packed arguments of a launch request. */
+static CUresult kernel_request(struct vgpu_req_launch *req, uint8_t *params, CUfunction f, struct vgpu_ctx *c, const unsigned grid[3],
+			       const unsigned block[3], unsigned shmem, void **kernelParams, void **extra)
+{
+	const struct vgpu_param_layout *layout = NULL;
+	const int32_t *fattrs = NULL;
+	memset(req, 0, sizeof(*req));
+	CUresult r = target(f, c, req, &layout, &fattrs);
+	if (r != CUDA_SUCCESS)
+		return r;
+	memcpy(req->grid, grid, sizeof(req->grid));
+	memcpy(req->block, block, sizeof(req->block));
+	req->shared_mem = shmem;
+	if ((r = check_dims(req, fattrs)) != CUDA_SUCCESS)
+		return r;
+	return pack_params(req, params, layout, kernelParams, extra);
+}
+
 static CUresult launch(CUfunction f, const unsigned grid[3], const unsigned block[3], unsigned shmem, CUstream stream,
 		       void **kernelParams, void **extra, const CUlaunchAttribute *attrs, unsigned nattrs, int ex, int per_thread)
 {
@@ -130,15 +149,7 @@ static CUresult launch(CUfunction f, const unsigned grid[3], const unsigned bloc
 	if (r != CUDA_SUCCESS)
 		return r;
 	struct launch l;
-	const struct vgpu_param_layout *layout = NULL;
-	const int32_t *fattrs = NULL;
-	memset(&l.req, 0, sizeof(l.req));
-	if ((r = target(f, c, &l.req, &layout, &fattrs)) != CUDA_SUCCESS)
-		return r;
-	memcpy(l.req.grid, grid, sizeof(l.req.grid));
-	memcpy(l.req.block, block, sizeof(l.req.block));
-	l.req.shared_mem = shmem;
-	if ((r = check_dims(&l.req, fattrs)) != CUDA_SUCCESS)
+	if ((r = kernel_request(&l.req, l.params, f, c, grid, block, shmem, kernelParams, extra)) != CUDA_SUCCESS)
 		return r;
 	if ((r = vgpu_stream_id(stream, per_thread, c, &l.req.stream)) != CUDA_SUCCESS)
 		return r;
@@ -147,14 +158,18 @@ static CUresult launch(CUfunction f, const unsigned grid[3], const unsigned bloc
 		if ((r = pack_attrs(&l, attrs, nattrs)) != CUDA_SUCCESS)
 			return r;
 	}
-	if ((r = pack_params(&l, layout, kernelParams, extra)) != CUDA_SUCCESS)
-		return r;
 	struct vgpu_part parts[3] = {
 		{ &l.req, sizeof(l.req) },
 		{ l.attrs, sizeof(l.attrs[0]) * l.req.attr_count },
 		{ l.params, l.req.param_bytes },
 	};
 	return vgpu_send(vgpu.ch, VGPU_OP_LAUNCH, c->id, parts, 3);
+}
+
+CUresult vgpu_kernel_call(struct vgpu_kernel_call *k, CUfunction f, struct vgpu_ctx *c, const unsigned grid[3], const unsigned block[3],
+			  unsigned shmem, void **kernelParams, void **extra)
+{
+	return kernel_request(&k->req, k->params, f, c, grid, block, shmem, kernelParams, extra);
 }
 
 VGPU_EXPORT CUresult cuLaunchKernel(CUfunction f, unsigned int gridDimX, unsigned int gridDimY, unsigned int gridDimZ,

@@ -174,12 +174,41 @@ const flows: Record<string, () => Stream> = {
       .req(W.Op.MEM_ALLOC, [size(1, 12), small(0), small(0), small(0)], { dptr: 'a' })
       .copy(true, 64, 'a', 2, 'st')
       .req(W.Op.STREAM_END_CAPTURE, [handle(s.h('st'))], { handle: 'graph' });
-    return s.req(W.Op.GRAPH_NODE_COUNT, [handle(s.h('graph'))])
+    return s.req(W.Op.GRAPH_NODE_LIST, [handle(s.h('graph'), W.LIST_GRAPH_NODES)])
       .req(W.Op.GRAPH_INSTANTIATE, [handle(s.h('graph')), small(0)], { handle: 'exec' })
       .req(W.Op.GRAPH_LAUNCH, [handles(s.h('exec'), s.h('st')), small(0)])
       .req(W.Op.GRAPH_UPLOAD, [handles(s.h('exec'), s.h('st')), small(0)])
       .req(W.Op.GRAPH_EXEC_DESTROY, [handle(s.h('exec'))])
       .req(W.Op.GRAPH_DESTROY, [handle(s.h('graph'))]);
+  },
+  'graph-build': () => {
+    const s = base().req(W.Op.STREAM_CREATE, [small(0)], { handle: 'st' })
+      .req(W.Op.MEM_ALLOC, [size(1, 12), small(0), small(0), small(0)], { dptr: 'a' })
+      .req(W.Op.GRAPH_CREATE, [small(0)], { handle: 'g' })
+      .req(W.Op.GRAPH_CREATE, [small(0)], { handle: 'child' });
+    s.req(W.Op.GRAPH_ADD_NODE, [handle(s.h('child'), W.NODE_EMPTY), small(0)], { handle: 'c0' });
+    s.req(W.Op.GRAPH_ADD_NODE, [handle(s.h('g'), W.NODE_EMPTY), small(0)], { handle: 'n0' });
+    s.req(W.Op.GRAPH_ADD_NODE, [handle(s.h('g'), W.NODE_EMPTY), small(1), handle(s.h('n0'))], { handle: 'n1' });
+    // memset after n0 and n1: 64 bytes of 0x5a
+    s.req(W.Op.GRAPH_ADD_NODE, [handle(s.h('g'), W.NODE_MEMSET), small(2), handles(s.h('n0'), s.h('n1')),
+      dptr(0), small(0), small(64), small(1), small(0x5a, 1), small(0)], { handle: 'n2' });
+    // copy the first 64 bytes over the next 64
+    s.req(W.Op.GRAPH_ADD_NODE, [handle(s.h('g'), W.NODE_MEMCPY), small(2), handles(s.h('n2'), s.h('n0')),
+      dptr(0, 64), dptr(0), small(64)], { handle: 'n3' });
+    s.req(W.Op.GRAPH_ADD_NODE, [handle(s.h('g'), W.NODE_CHILD), small(0), handle(s.h('child'))], { handle: 'n4' });
+    s.req(W.Op.GRAPH_NODE_LIST, [handle(s.h('g'), W.LIST_GRAPH_NODES)])
+      .req(W.Op.GRAPH_NODE_LIST, [handle(s.h('n2'), W.LIST_NODE_DEPS)])
+      .req(W.Op.GRAPH_INSTANTIATE, [handle(s.h('g')), small(0)], { handle: 'exec' });
+    return s.req(W.Op.GRAPH_EXEC_SET_NODE, [handles(s.h('exec'), s.h('n2')), small(W.NODE_MEMSET, 0),
+      dptr(0), small(0), small(32), small(1), small(0x11, 1), small(0)])
+      .req(W.Op.GRAPH_NODE_ENABLE, [handles(s.h('exec'), s.h('n3')), small(0, 0)])
+      .req(W.Op.GRAPH_LAUNCH, [handles(s.h('exec'), s.h('st')), small(0)])
+      .req(W.Op.STREAM_CAPTURE_TO_GRAPH, [handle(s.h('st'), 0), handle(s.h('g'), 1), handle(s.h('n4'))])
+      .copy(true, 64, 'a', 2, 'st')
+      .req(W.Op.STREAM_END_CAPTURE, [handle(s.h('st'))], { handle: 'g2' })
+      .req(W.Op.GRAPH_EXEC_DESTROY, [handle(s.h('exec'))])
+      .req(W.Op.GRAPH_DESTROY, [handle(s.h('g'))])
+      .req(W.Op.GRAPH_DESTROY, [handle(s.h('child'))]);
   },
   'contexts': () => base()
     .req(W.Op.CTX_CREATE, [small(0, 4)], { handle: 'c2' })

@@ -43,6 +43,7 @@
 // the session's own views when the address is in them, else koffi.view.
 import koffi from 'koffi';
 import type { CudaDriver } from '../../../proxy/native/cuda.js';
+import * as A from '../../../proxy/wire/cuda-abi.js';
 import type { Session } from '../../../proxy/guest/session.js';
 
 export class OracleViolation extends Error {
@@ -79,7 +80,7 @@ const RESIDENT_THREADS = 48 * 117;
 /** The proxy's own device pages (host-function counters), outside every guest's space. */
 const PROXY_VA = 0x7000_0000_0000;
 
-type Kind = 'ctx' | 'stream' | 'event' | 'module' | 'function' | 'library' | 'kernel' | 'graph' | 'graphExec' | 'vmm';
+type Kind = 'ctx' | 'stream' | 'event' | 'module' | 'function' | 'library' | 'kernel' | 'graph' | 'graphExec' | 'graphNode' | 'vmm';
 
 interface Obj {
   readonly kind: Kind;
@@ -89,6 +90,8 @@ interface Obj {
   /** Module or library it came from (0: none). */
   readonly parent: number;
   capturing?: boolean;
+  /** A stream capturing into an existing graph: that graph. */
+  captureInto?: number;
   /** vmm: bytes, driver references, mappings. */
   bytes?: number;
   refs?: number;
@@ -251,6 +254,9 @@ export class OracleDriver {
     if (!o) return;
     this.#objs.delete(id);
     this.#dead.set(id, why);
+    if (o.kind === 'graph') {
+      for (const [cid, c] of [...this.#objs]) if (c.kind === 'graphNode' && c.parent === id) this.#kill(cid, `${why} with its graph`);
+    }
     if (o.kind === 'module' || o.kind === 'library') {
       for (const [cid, c] of [...this.#objs]) if (c.parent === id) this.#kill(cid, `${why} with its ${o.kind}`);
       this.#dropRanges((r) => r.kind === 'global' && r.owner === id);
@@ -372,7 +378,7 @@ export class OracleDriver {
     const a = this.#uint(addr, `${what} struct`);
     const s = this.#g(this.caller).session;
     if (!s) this.#fail(`${what}: no session`);
-    for (const m of [s.out, s.launchMem]) {
+    for (const m of [s.out, s.launchMem, s.graphMem]) {
       if (a >= m.addr && a + bytes <= m.addr + m.size) return new DataView(m.u8.buffer, a - m.addr, bytes);
     }
     return this.#fail(`${what}: struct at 0x${a.toString(16)} is not in the proxy's scratch of this guest`);
@@ -918,7 +924,22 @@ export class OracleDriver {
         const o = this.#objs.get(v);
         if (!o?.capturing) return ILLEGAL_STATE;
         o.capturing = false;
-        this.#w64(graph, this.#new('graph', 0), 'graph');
+        const into = o.captureInto;
+        o.captureInto = undefined;
+        this.#w64(graph, into !== undefined && this.#objs.has(into) ? into : this.#new('graph', 0), 'graph');
+        return SUCCESS;
+      },
+      cuStreamBeginCaptureToGraph: (st: N, graph: N, deps: N, edges: N, count: N, mode: N) => {
+        this.#step();
+        const v = this.#stream(st, 'cuStreamBeginCaptureToGraph');
+        this.#obj(graph, 'graph', 'cuStreamBeginCaptureToGraph');
+        this.#deps(graph, deps, count);
+        if (n(edges) !== 0) this.#fail('cuStreamBeginCaptureToGraph with edge data');
+        if (v <= 2 || n(mode) > 2) return INVALID_VALUE;
+        const o = this.#objs.get(v)!;
+        if (o.capturing) return ILLEGAL_STATE;
+        o.capturing = true;
+        o.captureInto = n(graph);
         return SUCCESS;
       },
       cuThreadExchangeStreamCaptureMode: (mode: N) => {
@@ -950,9 +971,40 @@ export class OracleDriver {
       cuGraphGetNodes: (g: N, nodes: N, count: N) => {
         this.#step();
         this.#obj(g, 'graph', 'cuGraphGetNodes');
-        if (n(nodes) !== 0) this.#fail('cuGraphGetNodes with a node array');
-        this.#w64(count, 0, 'node count');
+        const all = [...this.#objs].filter(([, o]) => o.kind === 'graphNode' && o.parent === n(g)).map(([id]) => id);
+        return this.#nodeList(all, nodes, count);
+      },
+      cuGraphCreate: (g: N, flags: N) => {
+        this.#step();
+        if (n(flags) !== 0) this.#fail(`cuGraphCreate flags ${n(flags)}`);
+        this.#w64(g, this.#new('graph', 0), 'graph');
         return SUCCESS;
+      },
+      cuGraphDestroyNode: (node: N) => { this.#step(); this.#obj(node, 'graphNode', 'cuGraphDestroyNode'); this.#kill(n(node), 'destroyed'); return SUCCESS; },
+      cuGraphAddEmptyNode: (node: N, g: N, deps: N, count: N) => this.#addNode(node, g, deps, count, () => undefined),
+      cuGraphAddKernelNode_v2: (node: N, g: N, deps: N, count: N, params: N) => this.#addNode(node, g, deps, count, () => this.#kernelNode(params)),
+      cuGraphAddMemsetNode: (node: N, g: N, deps: N, count: N, params: N, ctx: N) =>
+        this.#addNode(node, g, deps, count, () => { this.#nodeCtx(ctx); return this.#memsetNode(params); }),
+      cuGraphAddMemcpyNode: (node: N, g: N, deps: N, count: N, params: N, ctx: N) =>
+        this.#addNode(node, g, deps, count, () => { this.#nodeCtx(ctx); this.#memcpyNode(params); }),
+      cuGraphAddChildGraphNode: (node: N, g: N, deps: N, count: N, child: N) =>
+        this.#addNode(node, g, deps, count, () => { this.#obj(child, 'graph', 'child graph'); }),
+      cuGraphAddEventRecordNode: (node: N, g: N, deps: N, count: N, ev: N) =>
+        this.#addNode(node, g, deps, count, () => { this.#obj(ev, 'event', 'event record node'); }),
+      cuGraphAddEventWaitNode: (node: N, g: N, deps: N, count: N, ev: N) =>
+        this.#addNode(node, g, deps, count, () => { this.#obj(ev, 'event', 'event wait node'); }),
+      cuGraphExecKernelNodeSetParams_v2: (e: N, node: N, params: N) => this.#setNode(e, node, () => this.#kernelNode(params)),
+      cuGraphExecMemsetNodeSetParams: (e: N, node: N, params: N, ctx: N) => this.#setNode(e, node, () => { this.#nodeCtx(ctx); return this.#memsetNode(params); }),
+      cuGraphExecMemcpyNodeSetParams: (e: N, node: N, params: N, ctx: N) => this.#setNode(e, node, () => { this.#nodeCtx(ctx); this.#memcpyNode(params); }),
+      cuGraphExecChildGraphNodeSetParams: (e: N, node: N, child: N) => this.#setNode(e, node, () => { this.#obj(child, 'graph', 'child graph'); }),
+      cuGraphExecEventRecordNodeSetEvent: (e: N, node: N, ev: N) => this.#setNode(e, node, () => { this.#obj(ev, 'event', 'event record node'); }),
+      cuGraphExecEventWaitNodeSetEvent: (e: N, node: N, ev: N) => this.#setNode(e, node, () => { this.#obj(ev, 'event', 'event wait node'); }),
+      cuGraphNodeSetEnabled: (e: N, node: N, on: N) => this.#setNode(e, node, () => (n(on) > 1 ? INVALID_VALUE : undefined)),
+      cuGraphNodeGetDependencies_v2: (node: N, deps: N, edges: N, count: N) => {
+        this.#step();
+        this.#obj(node, 'graphNode', 'cuGraphNodeGetDependencies');
+        if (n(edges) !== 0) this.#fail('cuGraphNodeGetDependencies with edge data');
+        return this.#nodeList([], deps, count);
       },
       cuGraphExecDestroy: (e: N) => { this.#step(); this.#obj(e, 'graphExec', 'cuGraphExecDestroy'); this.#kill(n(e), 'destroyed'); return SUCCESS; },
     };
@@ -1189,7 +1241,96 @@ export class OracleDriver {
     const sizeAt = this.#struct(Number(dv.getBigUint64(24, true)), 8, 'parameter size');
     const size = this.#len(Number(sizeAt.getBigUint64(0, true)), 'parameter size');
     const buf = Number(dv.getBigUint64(8, true));
-    if (buf < s.launchMem.addr || buf + size > s.launchMem.addr + s.launchMem.size) this.#fail('kernel parameter buffer outside the proxy\'s scratch');
+    const inside = (m: { addr: number; size: number }): boolean => buf >= m.addr && buf + size <= m.addr + m.size;
+    if (!inside(s.launchMem) && !inside(s.graphMem)) this.#fail('kernel parameter buffer outside the proxy\'s scratch');
+  }
+
+  /** A node added to graph g after `count` dependencies (real nodes of g, in the caller's scratch); check() checks the parameters. */
+  #addNode(node: N, g: N, deps: N, count: N, check: () => number | undefined | void): number {
+    this.#step();
+    this.#obj(g, 'graph', 'cuGraphAdd*Node');
+    this.#deps(g, deps, count);
+    const r = check();
+    if (typeof r === 'number' && r !== SUCCESS) return r;
+    this.#w64(node, this.#new('graphNode', 0, n(g)), 'graph node');
+    return SUCCESS;
+  }
+
+  #setNode(e: N, node: N, check: () => number | undefined | void): number {
+    this.#step();
+    this.#obj(e, 'graphExec', 'cuGraphExec*SetParams');
+    this.#obj(node, 'graphNode', 'cuGraphExec*SetParams');
+    const r = check();
+    return typeof r === 'number' ? r : SUCCESS;
+  }
+
+  #deps(g: N, deps: N, count: N): void {
+    const k = this.#len(count, 'dependency count');
+    if (k === 0) return;
+    if (k > 1024) this.#fail(`${k} dependencies`);
+    const dv = this.#struct(deps, k * 8, 'dependencies');
+    for (let i = 0; i < k; i++) {
+      const o = this.#obj(Number(dv.getBigUint64(i * 8, true)), 'graphNode', 'dependency');
+      if (o.parent !== n(g)) this.#fail('a dependency from another graph');
+    }
+  }
+
+  /** Answers a node list: the count with a null array, else up to the capacity at `count`, in the caller's scratch. */
+  #nodeList(all: number[], nodes: N, count: N): number {
+    if (n(nodes) === 0) {
+      this.#w64(count, all.length, 'node count');
+      return SUCCESS;
+    }
+    const cap = this.#len(Number(this.#struct(count, 8, 'node count').getBigUint64(0, true)), 'node capacity');
+    const dv = this.#struct(nodes, cap * 8, 'node array');
+    const k = Math.min(cap, all.length);
+    for (let i = 0; i < k; i++) dv.setBigUint64(i * 8, BigInt(all[i]!), true);
+    this.#w64(count, k, 'node count');
+    return SUCCESS;
+  }
+
+  #nodeCtx(ctx: N): void {
+    if (n(ctx) !== 0) this.#obj(ctx, 'ctx', 'graph node context');
+  }
+
+  /** CUDA_KERNEL_NODE_PARAMS in the caller's scratch: a function or kernel, no kernelParams, a checked extra. */
+  #kernelNode(params: N): void {
+    const K = A.CUDA_KERNEL_NODE_PARAMS;
+    const dv = this.#struct(params, K.SIZE, 'CUDA_KERNEL_NODE_PARAMS');
+    const fn = Number(dv.getBigUint64(K.func, true));
+    this.#launchable(fn !== 0 ? fn : Number(dv.getBigUint64(K.kern, true)));
+    if (dv.getBigUint64(K.kernelParams, true) !== 0n) this.#fail('a kernel node with kernelParams (pointers)');
+    if (dv.getBigUint64(K.ctx, true) !== 0n) this.#obj(Number(dv.getBigUint64(K.ctx, true)), 'ctx', 'kernel node context');
+    this.#extra(Number(dv.getBigUint64(K.extra, true)));
+  }
+
+  /** CUDA_MEMSET_NODE_PARAMS: the bytes it will write are the caller's. */
+  #memsetNode(params: N): number | undefined {
+    const M = A.CUDA_MEMSET_NODE_PARAMS;
+    const dv = this.#struct(params, M.SIZE, 'CUDA_MEMSET_NODE_PARAMS');
+    const u64 = (o: number): number => Number(dv.getBigUint64(o, true));
+    const elem = dv.getUint32(M.elementSize, true);
+    if (elem !== 1 && elem !== 2 && elem !== 4) return INVALID_VALUE;
+    const w = this.#len(u64(M.width), 'memset node width');
+    const h = this.#len(u64(M.height), 'memset node height');
+    const p = this.#len(u64(M.pitch), 'memset node pitch');
+    if (h === 0 || w === 0) return INVALID_VALUE;
+    if (h > 1 && p < w * elem) return INVALID_VALUE;
+    this.#device(u64(M.dst), this.#len(h === 1 ? w * elem : (h - 1) * p + w * elem, 'memset node span'), 'memset node');
+    return undefined;
+  }
+
+  /** CUDA_MEMCPY3D: device to device, one row, both sides the caller's. */
+  #memcpyNode(params: N): void {
+    const M = A.CUDA_MEMCPY3D;
+    const dv = this.#struct(params, M.SIZE, 'CUDA_MEMCPY3D');
+    const u64 = (o: number): number => Number(dv.getBigUint64(o, true));
+    if (dv.getUint32(M.srcMemoryType, true) !== 2 || dv.getUint32(M.dstMemoryType, true) !== 2) this.#fail('a copy node with a side that is not device memory');
+    if (u64(M.srcHost) || u64(M.dstHost) || u64(M.srcArray) || u64(M.dstArray)) this.#fail('a copy node naming host memory or an array');
+    if (u64(M.Height) !== 1 || u64(M.Depth) !== 1) this.#fail('a copy node of more than one row');
+    const bytes = this.#len(u64(M.WidthInBytes), 'copy node width');
+    this.#device(u64(M.srcDevice) + u64(M.srcXInBytes), bytes, 'copy node source');
+    this.#device(u64(M.dstDevice) + u64(M.dstXInBytes), bytes, 'copy node destination');
   }
 
   #config(config: N): void {
