@@ -31,4 +31,5 @@ export const PROGRAMS: GpuProgram[] = [
   { name: 'oob_fault', kernels: [{ source: 'oob_fault.cu', kind: 'cubin', output: 'oob_fault.cubin' }] },
   { name: 'threads', kernels: [{ source: 'threads.cu', kind: 'fatbin', output: 'threads.fatbin' }] },
   { name: 'vmm', kernels: [{ source: 'vmm.cu', kind: 'fatbin', output: 'vmm.fatbin' }] },
+  { name: 'graph_build', kernels: [{ source: 'graph_build.cu', kind: 'fatbin', output: 'graph_build.fatbin' }] },
 ];

@@ -439,6 +439,37 @@ static CUresult ctx_unique_id(CUcontext ctx, unsigned long long *id)
 	return cuCtxGetId(ctx, id);
 }
 
+/*
+ * Slots 51 and 39, which cuBLAS calls (CuPy's cupy.matmul fails
+ * CUBLAS_STATUS_INTERNAL_ERROR without 51): a stream's private handle from its
+ * public one, (ctx, stream, &private, per_thread), and the identity of a
+ * private handle, (ctx, private, &identity) (a public driver-level remoter's
+ * reading; checked against the real driver by export_table_probe).  Here the
+ * public handle is the private one, NULL named as the default stream it
+ * means, and the identity is cuStreamGetId's.
+ */
+static CUresult stream_private(CUcontext ctx, CUstream stream, void **out, int per_thread)
+{
+	(void)ctx;
+	if (!out)
+		return CUDA_ERROR_INVALID_VALUE;
+	if (!stream)
+		stream = per_thread ? CU_STREAM_PER_THREAD : CU_STREAM_LEGACY;
+	unsigned long long id;
+	CUresult r = cuStreamGetId(stream, &id); /* checks the handle */
+	if (r == CUDA_SUCCESS)
+		*out = (void *)stream;
+	return r;
+}
+
+static CUresult stream_identity(CUcontext ctx, const void *priv, unsigned long long *identity)
+{
+	(void)ctx;
+	if (!priv || !identity)
+		return CUDA_ERROR_INVALID_VALUE;
+	return cuStreamGetId((CUstream)priv, identity);
+}
+
 static const void *tbl_2131[93];
 /* 1734dc26-800d-4745-8726-c0f1e7dd8bca (17 entries), da9151d3-3ae6-cc41-a5c0-4f26d533e328 (7): not asked in our trace; all stubs. */
 static const void *tbl_1734[17];
@@ -530,6 +561,8 @@ static void build_tables(void)
 	tbl_integrity[1] = (const void *)integrity_check;
 
 	tbl_2131[4] = (const void *)ctx_unique_id;
+	tbl_2131[39] = (const void *)stream_identity;
+	tbl_2131[51] = (const void *)stream_private;
 	tbl_2131[91] = SLOT_NULL; /* probe */
 
 	for (unsigned t = 0; t < T_COUNT; t++) {
