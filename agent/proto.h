@@ -1,6 +1,6 @@
 /*
  * proto.h — the messages between the shim's xen backend (Dom0,
- * src/sandbox/xen/agent-protocol.ts) and the guest agent, over the vchan.
+ * shim/sandbox/xen/agent-client.ts) and the guest agent, over the vchan.
  *
  *   frame:  +--------+--------+--------+--------+------------------------------+
  *           | len u32| type   | flags  | id u32 | body: len - 8 bytes          |

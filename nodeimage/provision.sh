@@ -113,7 +113,7 @@ cat >/etc/xen-cri/config.json <<'EOF'
   "vgpu": { "controlSocket": "/run/vgpu/control.sock", "guestLibDir": "/opt/xen-cri/app/build/lib/guest" }
 }
 EOF
-# The xen backend's own settings (src/sandbox/xen/config.ts): the pod VM and its sizing.
+# The xen backend's own settings (shim/sandbox/xen/config.ts): the pod VM and its sizing.
 cat >/etc/xen-cri/xen.json <<'EOF'
 {
   "kernel": "/opt/xen-cri/guest/vmlinuz",

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // containerd-shim-xen-cri-v2: containerd's runtime shim v2 for handler xen-cri.
-// The runtime lives in src/shim (actions, Task service) and src/sandbox (backends).
-import { main } from '../src/shim/main.js';
+// The shim lives in this folder (actions, Task service), shim/ttrpc and shim/sandbox (backends).
+import { main } from './actions.js';
 
 process.exitCode = await main(process.argv.slice(2));

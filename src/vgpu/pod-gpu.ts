@@ -18,8 +18,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Logger } from 'pino';
-import type { ShimConfig } from '../shim/config.js';
-import { invalidArgument, failedPrecondition } from '../ttrpc/status.js';
+import type { ShimConfig } from '../../shim/config.js';
+import { invalidArgument, failedPrecondition } from '../../shim/ttrpc/status.js';
 import { ControlClient, PodRegistration } from './control-client.js';
 
 export const ANN_VGPU = 'xen-cri.io/vgpu';

@@ -4,8 +4,8 @@ import t from 'tap';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { Runc } from '../../src/sandbox/process/runc.js';
-import { Reaper } from '../../src/sandbox/process/reaper.js';
+import { Runc } from '../../shim/sandbox/process/runc.js';
+import { Reaper } from '../../shim/sandbox/process/reaper.js';
 
 const hasRunc = (process.env.PATH ?? '').split(':').some((d) => fs.existsSync(path.join(d, 'runc')));
 

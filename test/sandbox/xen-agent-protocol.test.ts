@@ -3,7 +3,7 @@
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import t from 'tap';
-import { encodeFrame, FrameReader, get, Msg } from '../../src/sandbox/xen/agent-client.js';
+import { encodeFrame, FrameReader, get, Msg } from '../../shim/sandbox/xen/agent-client.js';
 import { repoPath } from '../support/repo-root.js';
 
 t.test('shim frames parsed by the agent, agent frames parsed by the shim', async (t) => {

@@ -1,12 +1,12 @@
-// What reaches a pod VM from a bundle (src/sandbox/xen/spec.ts) and how big
+// What reaches a pod VM from a bundle (shim/sandbox/xen/spec.ts) and how big
 // the pod VM is (backend.ts podSize).
 import { mkdtempSync, writeFileSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
-import { podSize } from '../../src/sandbox/xen/backend.js';
-import { processPairs, translateMounts, vgpuEnv, GUEST_VGPU_LIB } from '../../src/sandbox/xen/spec.js';
-import type { XenConfig } from '../../src/sandbox/xen/config.js';
+import { podSize } from '../../shim/sandbox/xen/backend.js';
+import { processPairs, translateMounts, vgpuEnv, GUEST_VGPU_LIB } from '../../shim/sandbox/xen/spec.js';
+import type { XenConfig } from '../../shim/sandbox/xen/config.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'xen-spec-'));
 writeFileSync(join(dir, 'hosts'), '127.0.0.1 localhost\n');

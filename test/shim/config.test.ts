@@ -1,11 +1,11 @@
 // The shim's configuration, command line, process states and vGPU annotations.
 import t from 'tap';
-import { parseConfig, configFromOptions } from '../../src/shim/config.js';
-import { parseFlags } from '../../src/shim/flags.js';
-import { ProcessState } from '../../src/shim/state.js';
+import { parseConfig, configFromOptions } from '../../shim/config.js';
+import { parseFlags } from '../../shim/flags.js';
+import { ProcessState } from '../../shim/state.js';
 import { gpuRequest, parseSize, PodGpu } from '../../src/vgpu/pod-gpu.js';
 import { encode } from '../../src/proto/load.js';
-import { shimSocketPath } from '../../src/shim/socket.js';
+import { shimSocketPath } from '../../shim/socket.js';
 
 t.test('configuration', async (t) => {
   const c = parseConfig('{"backend":"process"}', 'test');

@@ -4,10 +4,10 @@ import t from 'tap';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import pino from 'pino';
-import { encodeFrame, FrameReader, FrameType, HEADER_SIZE, MAX_MESSAGE } from '../../src/ttrpc/framing.js';
-import { TtrpcServer } from '../../src/ttrpc/server.js';
-import { TtrpcClient } from '../../src/ttrpc/client.js';
-import { Code, notFound, StatusError } from '../../src/ttrpc/status.js';
+import { encodeFrame, FrameReader, FrameType, HEADER_SIZE, MAX_MESSAGE } from '../../shim/ttrpc/framing.js';
+import { TtrpcServer } from '../../shim/ttrpc/server.js';
+import { TtrpcClient } from '../../shim/ttrpc/client.js';
+import { Code, notFound, StatusError } from '../../shim/ttrpc/status.js';
 
 t.test('frames', async (t) => {
   const a = encodeFrame(1, FrameType.Request, Buffer.from('hello'));

@@ -6,10 +6,10 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { anyOf, encode } from '../../../src/proto/load.js';
-import { encodeFrame, FrameType, HEADER_SIZE, MAX_MESSAGE } from '../../../src/ttrpc/framing.js';
-import { TaskService } from '../../../src/shim/task-service.js';
+import { encodeFrame, FrameType, HEADER_SIZE, MAX_MESSAGE } from '../../../shim/ttrpc/framing.js';
+import { TaskService } from '../../../shim/task-service.js';
 import { repoRoot } from '../../../src/paths.js';
-import { encodeFrame as agentFrame, Msg } from '../../../src/sandbox/xen/agent-client.js';
+import { encodeFrame as agentFrame, Msg } from '../../../shim/sandbox/xen/agent-client.js';
 import { silentLog } from './harness.js';
 
 const SERVICE = 'containerd.task.v2.Task';

@@ -18,7 +18,7 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import pino from 'pino';
-import { TtrpcServer } from '../../../src/ttrpc/server.js';
+import { TtrpcServer } from '../../../shim/ttrpc/server.js';
 
 const require = createRequire(import.meta.url);
 

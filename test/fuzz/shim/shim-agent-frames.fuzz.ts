@@ -1,6 +1,6 @@
 // Fuzz target shim-agent-frames: what a hostile pod VM sends the shim over
 // its vchan, cut into chunks as the vchan delivers it, through the real
-// AgentClient (src/sandbox/xen/agent-client.ts): the frame reader, the body's
+// AgentClient (shim/sandbox/xen/agent-client.ts): the frame reader, the body's
 // key=value list, replies matched to the shim's pending requests, output and
 // exit events.
 //
@@ -18,8 +18,8 @@
 // - every waiting request settles at most once, a reply only settles the
 //   request of its id; requests made after the close fail at once;
 // - exit events carry integers in range.
-import { AgentClient, AgentError, Msg } from '../../../src/sandbox/xen/agent-client.js';
-import type { Vchan } from '../../../src/sandbox/xen/vchan.js';
+import { AgentClient, AgentError, Msg } from '../../../shim/sandbox/xen/agent-client.js';
+import type { Vchan } from '../../../shim/sandbox/xen/vchan.js';
 import { drain } from './harness.js';
 
 class FakeVchan {

@@ -26,12 +26,12 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { decode, encode } from '../../../src/proto/load.js';
-import { encodeFrame, FrameType } from '../../../src/ttrpc/framing.js';
-import { Code } from '../../../src/ttrpc/status.js';
-import { Publisher } from '../../../src/shim/events.js';
-import { TaskService } from '../../../src/shim/task-service.js';
-import type { ShimConfig } from '../../../src/shim/config.js';
-import type { Sandbox, SandboxBackend, SandboxEvents } from '../../../src/sandbox/backend.js';
+import { encodeFrame, FrameType } from '../../../shim/ttrpc/framing.js';
+import { Code } from '../../../shim/ttrpc/status.js';
+import { Publisher } from '../../../shim/events.js';
+import { TaskService } from '../../../shim/task-service.js';
+import type { ShimConfig } from '../../../shim/config.js';
+import type { Sandbox, SandboxBackend, SandboxEvents } from '../../../shim/sandbox/backend.js';
 import { drain, serverWithConnections, silentLog, splitFrames } from './harness.js';
 
 const SERVICE = 'containerd.task.v2.Task';

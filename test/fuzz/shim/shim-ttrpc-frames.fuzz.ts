@@ -25,11 +25,11 @@
 //   type-2 frame whose ttrpc.Response carries: Unknown when the request or its
 //   payload does not decode, Unimplemented for a service/method not served,
 //   else the handler's response; no other frame type is answered.
-import { FrameReader, HEADER_SIZE, MAX_MESSAGE, type Frame } from '../../../src/ttrpc/framing.js';
-import { Code } from '../../../src/ttrpc/status.js';
+import { FrameReader, HEADER_SIZE, MAX_MESSAGE, type Frame } from '../../../shim/ttrpc/framing.js';
+import { Code } from '../../../shim/ttrpc/status.js';
 import { decode } from '../../../src/proto/load.js';
-import { TaskService } from '../../../src/shim/task-service.js';
-import type { Service } from '../../../src/ttrpc/server.js';
+import { TaskService } from '../../../shim/task-service.js';
+import type { Service } from '../../../shim/ttrpc/server.js';
 import { drain, serverWithConnections, silentLog, splitFrames } from './harness.js';
 
 const SERVICE = 'containerd.task.v2.Task';

@@ -3,8 +3,8 @@
 // containerd that is restarting gets them once it is back (retried for a
 // while), the way containerd's own shims do.
 import type { Logger } from 'pino';
-import { anyOf, encode, timestamp } from '../proto/load.js';
-import { TtrpcClient } from '../ttrpc/client.js';
+import { anyOf, encode, timestamp } from '../src/proto/load.js';
+import { TtrpcClient } from './ttrpc/client.js';
 
 export const Topic = {
   TaskCreate: '/tasks/create',

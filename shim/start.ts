@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { decode, readAny } from '../proto/load.js';
+import { decode, readAny } from '../src/proto/load.js';
 import { configFromOptions } from './config.js';
 import type { ShimFlags } from './flags.js';
 import { readSpec, sandboxIdOf } from './task-service.js';

@@ -2,12 +2,12 @@
 // crashed) to clean up one task.  It ends the task's processes, unmounts its
 // root file system and, for a pod's sandbox container, releases the pod's
 // vGPU registration; it prints a DeleteResponse.
-import { encode, timestamp } from '../proto/load.js';
-import { backendFor } from '../sandbox/select.js';
+import { encode, timestamp } from '../src/proto/load.js';
+import { backendFor } from './sandbox/select.js';
 import { readBundleState } from './bundle-state.js';
 import { configFromOptions, ShimConfig } from './config.js';
 import type { ShimFlags } from './flags.js';
-import { unregisterPod } from '../vgpu/pod-gpu.js';
+import { unregisterPod } from '../src/vgpu/pod-gpu.js';
 import { shimSocketPath, socketAlive } from './socket.js';
 import * as fs from 'node:fs';
 import type { Logger } from 'pino';

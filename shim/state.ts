@@ -1,7 +1,7 @@
 // The state machine of one process (a container's init, or an exec), as
 // containerd's runc shim keeps it (process/init_state.go): each move is
 // checked, and an illegal one is an error naming both states.
-import { failedPrecondition } from '../ttrpc/status.js';
+import { failedPrecondition } from './ttrpc/status.js';
 
 export type ProcState = 'created' | 'running' | 'paused' | 'stopped' | 'deleted';
 

@@ -5,15 +5,15 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Logger } from 'pino';
-import type { Sandbox, SandboxBackend, Stdio } from '../sandbox/backend.js';
-import { anyOf, encode, timestamp } from '../proto/load.js';
-import { Code, StatusError, alreadyExists, failedPrecondition, invalidArgument, notFound, unimplemented, wrap } from '../ttrpc/status.js';
-import type { Service } from '../ttrpc/server.js';
+import type { Sandbox, SandboxBackend, Stdio } from './sandbox/backend.js';
+import { anyOf, encode, timestamp } from '../src/proto/load.js';
+import { Code, StatusError, alreadyExists, failedPrecondition, invalidArgument, notFound, unimplemented, wrap } from './ttrpc/status.js';
+import type { Service } from './ttrpc/server.js';
 import type { ShimConfig } from './config.js';
 import type { Publisher } from './events.js';
 import { ProcessState } from './state.js';
 import { readBundleState, writeBundleState } from './bundle-state.js';
-import { ANN_VGPU, PodGpu, gpuRequest } from '../vgpu/pod-gpu.js';
+import { ANN_VGPU, PodGpu, gpuRequest } from '../src/vgpu/pod-gpu.js';
 
 const STATUS = { created: 1, running: 2, stopped: 3, paused: 4, deleted: 3 } as const;
 export const SHIM_VERSION = 'xen-cri 0.1.0';

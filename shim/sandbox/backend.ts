@@ -96,7 +96,7 @@ export interface Sandbox {
   destroy(): Promise<void>;
 }
 
-/** One kind of sandbox (a folder per backend under src/sandbox/). */
+/** One kind of sandbox (a folder per backend under shim/sandbox/). */
 export interface SandboxBackend {
   readonly name: string;
   /** Throws a clear error when this host cannot run this backend. */

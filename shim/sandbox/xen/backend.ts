@@ -67,7 +67,7 @@ export function podSize(annotations: Record<string, string>, c: XenConfig): { me
 
 /**
  * Where the shim's own log goes when no logger is handed in: containerd's
- * `log` FIFO in the shim's working folder (as src/shim/daemon.ts opens it),
+ * `log` FIFO in the shim's working folder (as shim/daemon.ts opens it),
  * else stderr.
  */
 function shimLog(): DestinationStream {

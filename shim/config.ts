@@ -3,7 +3,7 @@
 // else $XEN_CRI_CONFIG, else /etc/xen-cri/config.json.  Every key is
 // checked; an unknown one is an error, never ignored.
 import * as fs from 'node:fs';
-import { decode } from '../proto/load.js';
+import { decode } from '../src/proto/load.js';
 
 export interface VgpuConfig {
   /** vgpu-proxy's control socket (gRPC) */

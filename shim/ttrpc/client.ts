@@ -1,6 +1,6 @@
 // A ttrpc client for unary calls (used to publish events to containerd).
 import * as net from 'node:net';
-import { decode, encode } from '../proto/load.js';
+import { decode, encode } from '../../src/proto/load.js';
 import { encodeFrame, FrameReader, FrameType } from './framing.js';
 import { StatusError, CodeValue } from './status.js';
 

@@ -1,6 +1,6 @@
 // The backend named by the configuration: never chosen silently.
 import type { Logger } from 'pino';
-import type { ShimConfig } from '../shim/config.js';
+import type { ShimConfig } from '../config.js';
 import type { SandboxBackend } from './backend.js';
 import { ProcessBackend } from './process/backend.js';
 import { XenBackend } from './xen/backend.js';

@@ -4,7 +4,7 @@
 import * as net from 'node:net';
 import * as fs from 'node:fs';
 import type { Logger } from 'pino';
-import { decode, encode } from '../proto/load.js';
+import { decode, encode } from '../../src/proto/load.js';
 import { encodeFrame, FrameReader, FrameType } from './framing.js';
 import { Code, StatusError } from './status.js';
 

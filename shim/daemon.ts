@@ -2,8 +2,8 @@
 // its socket until containerd shuts it down with no task left.
 import * as fs from 'node:fs';
 import pino from 'pino';
-import { backendFor } from '../sandbox/select.js';
-import { TtrpcServer } from '../ttrpc/server.js';
+import { backendFor } from './sandbox/select.js';
+import { TtrpcServer } from './ttrpc/server.js';
 import { parseConfig } from './config.js';
 import { Publisher } from './events.js';
 import { parseFlags } from './flags.js';
