@@ -2,8 +2,8 @@
 // ids, the annotations Allocate answers (read back by the shim's own parser),
 // the preferred allocation, and the flags it refuses.
 import t from 'tap';
-import { allocationAnnotations, deviceIds, isDeviceId, preferredAllocation, unitCount } from '../../src/device-plugin/devices.js';
-import { parseConfig, USAGE } from '../../src/device-plugin/config.js';
+import { allocationAnnotations, deviceIds, isDeviceId, preferredAllocation, unitCount } from '../../device-plugin/devices.js';
+import { parseConfig, USAGE } from '../../device-plugin/config.js';
 import { formatMiB, gpuRequest, parseSize } from '../../src/vgpu/pod-gpu.js';
 
 t.test('units and ids', async (t) => {

@@ -3,7 +3,7 @@
 // endpoint, both from the real .proto (k8s.io/kubelet v1beta1, fetched into
 // build/proto by tools/fetch-kubelet-protos.sh), loaded here on their own
 // rather than through the plugin's loader.  And the plugin itself, run as
-// its built command (dist/src/device-plugin/main.js).
+// its built command (dist/device-plugin/main.js).
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -12,7 +12,7 @@ import * as loader from '@grpc/proto-loader';
 import { repoPath } from '../support/repo-root.js';
 
 export const API_PROTO = repoPath('build', 'proto', 'k8s.io', 'kubelet', 'pkg', 'apis', 'deviceplugin', 'v1beta1', 'api.proto');
-export const PLUGIN_MAIN = repoPath('dist', 'src', 'device-plugin', 'main.js');
+export const PLUGIN_MAIN = repoPath('dist', 'device-plugin', 'main.js');
 
 function api(): any {
   const def = loader.loadSync(API_PROTO, { keepCase: true, longs: Number, enums: String, defaults: true });

@@ -1,7 +1,7 @@
 // vgpu-device-plugin's settings, from the command line.
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
-import { parseSize } from '../vgpu/pod-gpu.js';
+import { parseSize } from '../src/vgpu/pod-gpu.js';
 import { DEVICE_PLUGIN_DIR } from './api.js';
 import type { Capacity } from './devices.js';
 

@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import * as loader from '@grpc/proto-loader';
-import { protoDirs } from '../proto/load.js';
+import { protoDirs } from '../src/proto/load.js';
 
 /** the API version this plugin speaks (RegisterRequest.version) */
 export const API_VERSION = 'v1beta1';

@@ -2,7 +2,7 @@
 // reserve, cut into units of a whole number of MiB, one device id per unit.
 // A container that gets N of them is allowed N units, which the shim reads
 // from the annotations Allocate answers (the same ones a GPU pod would carry).
-import { ANN_VGPU, ANN_VGPU_MEMORY, formatMiB } from '../vgpu/pod-gpu.js';
+import { ANN_VGPU, ANN_VGPU_MEMORY, formatMiB } from '../src/vgpu/pod-gpu.js';
 
 export interface Capacity {
   /** the GPU's ordinal, part of each device id */
