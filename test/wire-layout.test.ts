@@ -1,7 +1,7 @@
 // The TypeScript wire layout is what the C compiler makes of vgpu_wire.h.
 import { spawnSync } from 'node:child_process';
 import t from 'tap';
-import { repoPath } from './support/repo-root.js';
+import { repoPath } from '../devkit/repo-root.js';
 
 t.test('proxy/wire/layout.ts matches vgpu/include/vgpu_wire.h', async (t) => {
   const r = spawnSync('python3', [repoPath('tools', 'gen-wire-layout.py'), '--check'], { encoding: 'utf8' });

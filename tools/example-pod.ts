@@ -2,7 +2,7 @@
 // xen-cri runtime (process backend), vgpu-proxy with its control API, and
 // one pod that asks for a vGPU by annotation, driven through crictl.
 // Leaves nothing running.  Usage: node dist/tools/example-pod.js [LIBCUDA]
-import { BUSYBOX_IMAGE, ContainerdEnv, whyNotContainerd } from '../test/support/containerd-env.js';
+import { BUSYBOX_IMAGE, ContainerdEnv, whyNotContainerd } from '../devkit/containerd-env.js';
 import { containerConfig, podConfig } from '../test/shim/cri-helpers.js';
 
 const say = (s: string): void => void process.stdout.write(`${s}\n`);

@@ -10,18 +10,18 @@
 // Environment: VGPU_REAL_LIBCUDA (default /usr/local/nvidia/lib64/libcuda.so.1),
 // BENCH_RUNS, the BENCH_* settings of calls_bench.c (passed through), OUT
 // (results folder; default results/), and the compiler settings of
-// test/support/cuda-build.ts.
+// devkit/cuda-build.ts.
 import { mkdirSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { formatValue, metricKind, summarize, type Summary } from './stats.js';
-import { buildKernel, buildProgram, describeToolchain, findToolchain, SUPPORT_INCLUDE_DIR } from '../../test/support/cuda-build.js';
-import { describeHost, hostInfo } from '../../test/support/host-info.js';
-import { checkLoadedLibcuda } from '../../test/support/loaded-libcuda.js';
-import { DEFAULT_GUEST_LIB_DIR, realDriverEnv, requireGuestLib, startProxy, type ProxyHandle } from '../../test/support/proxy-process.js';
-import { markdownTable, stamp, writeResult } from '../../test/support/report.js';
-import { repoPath } from '../../test/support/repo-root.js';
-import { describeExit, runCommand, runMain } from '../../test/support/run-command.js';
+import { buildKernel, buildProgram, describeToolchain, findToolchain, SUPPORT_INCLUDE_DIR } from '../../devkit/cuda-build.js';
+import { describeHost, hostInfo } from '../../devkit/host-info.js';
+import { checkLoadedLibcuda } from '../../devkit/loaded-libcuda.js';
+import { DEFAULT_GUEST_LIB_DIR, realDriverEnv, requireGuestLib, startProxy, type ProxyHandle } from '../../devkit/proxy-process.js';
+import { markdownTable, stamp, writeResult } from '../../devkit/report.js';
+import { repoPath } from '../../devkit/repo-root.js';
+import { describeExit, runCommand, runMain } from '../../devkit/run-command.js';
 
 const TIMEOUT_MS = 240_000;
 const BUILD_DIR = repoPath('build', 'bench-calls');

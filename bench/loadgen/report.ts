@@ -5,8 +5,8 @@ import type { AccuracyComparison } from './accuracy-compare.js';
 import type { GpuStats } from './gpu-sampler.js';
 import type { LoadGenSummary } from './summary.js';
 import { BARS, signed, type Metrics, type Verdict } from './verdict.js';
-import { markdownTable } from '../../test/support/report.js';
-import type { HostInfo } from '../../test/support/host-info.js';
+import { markdownTable } from '../../devkit/report.js';
+import type { HostInfo } from '../../devkit/host-info.js';
 
 export interface PathResult {
   dir: string;

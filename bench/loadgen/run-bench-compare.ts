@@ -26,11 +26,11 @@ import { accuracyTable, outcome, resultsTable, verdictLines, writeReport, type A
 import { runSut, describeSutExit } from './sut-process.js';
 import { readSummary, SUMMARY_FILE } from './summary.js';
 import { BARS, judge, metricsOf } from './verdict.js';
-import { describeHost, hostInfo } from '../../test/support/host-info.js';
-import { DEFAULT_GUEST_LIB_DIR, realDriverEnv, requireGuestLib, startProxy, type ProxyHandle } from '../../test/support/proxy-process.js';
-import { stamp } from '../../test/support/report.js';
-import { repoPath } from '../../test/support/repo-root.js';
-import { runCommand, runMain } from '../../test/support/run-command.js';
+import { describeHost, hostInfo } from '../../devkit/host-info.js';
+import { DEFAULT_GUEST_LIB_DIR, realDriverEnv, requireGuestLib, startProxy, type ProxyHandle } from '../../devkit/proxy-process.js';
+import { stamp } from '../../devkit/report.js';
+import { repoPath } from '../../devkit/repo-root.js';
+import { runCommand, runMain } from '../../devkit/run-command.js';
 
 type Path = 'native' | 'libvgpu';
 const MODELS = ['resnet50', 'bert'] as const;

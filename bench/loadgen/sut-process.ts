@@ -3,7 +3,7 @@
 // LoadGen's test mark the window in which GPU samples count.
 import { spawn } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
-import { loadedLibcuda } from '../../test/support/loaded-libcuda.js';
+import { loadedLibcuda } from '../../devkit/loaded-libcuda.js';
 
 export interface SutRunOptions {
   python: string;

@@ -62,7 +62,7 @@ class StartupClock:
 def loaded_libcuda():
     """Path of the libcuda.so.1 mapped into this process (libvgpu.so, when it stands in), or None.
 
-    The runners check it (test/support/loaded-libcuda.ts), so that a run which
+    The runners check it (devkit/loaded-libcuda.ts), so that a run which
     silently picked up the wrong library cannot compare the driver with itself.
     """
     try:

@@ -32,11 +32,11 @@ import { formatValue, summarize, type Summary } from '../calls/stats.js';
 import { latencyArgs, parseLatency, SCENARIOS, type LatencySample, type Scenario } from './scenarios.js';
 import { evaluateTargets, type CallsFigures, type ScenarioFigures, type TargetRow } from './targets.js';
 import { jsonWithNonFinite, makeSides, pythonExe, realLibcudaPath, runScript, stderrTail, type Side, type SideName } from '../../test/gpu/pytorch/python-scripts.js';
-import { describeHost, hostInfo } from '../../test/support/host-info.js';
-import { requireGuestLib, startProxy, type ProxyHandle } from '../../test/support/proxy-process.js';
-import { markdownTable, stamp, writeResult } from '../../test/support/report.js';
-import { repoPath } from '../../test/support/repo-root.js';
-import { runCommand, runMain } from '../../test/support/run-command.js';
+import { describeHost, hostInfo } from '../../devkit/host-info.js';
+import { requireGuestLib, startProxy, type ProxyHandle } from '../../devkit/proxy-process.js';
+import { markdownTable, stamp, writeResult } from '../../devkit/report.js';
+import { repoPath } from '../../devkit/repo-root.js';
+import { runCommand, runMain } from '../../devkit/run-command.js';
 
 const TIMEOUT_MS = 300_000;
 const CALLS_TIMEOUT_MS = 600_000;

@@ -4,8 +4,8 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { repoPath } from '../support/repo-root.js';
-import { startProxy, type ProxyHandle } from '../support/proxy-process.js';
+import { repoPath } from '../../devkit/repo-root.js';
+import { startProxy, type ProxyHandle } from '../../devkit/proxy-process.js';
 
 export const RING_CLIENT = repoPath('build', 'vgpu-tests', 'ring_client');
 

@@ -6,7 +6,7 @@
 import t from 'tap';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { BUSYBOX_IMAGE, containerdBinaries, whyNotContainerd } from '../support/containerd-env.js';
+import { BUSYBOX_IMAGE, containerdBinaries, whyNotContainerd } from '../../devkit/containerd-env.js';
 import { containerConfig, podConfig, startVgpuEnv } from '../shim/cri-helpers.js';
 import { FakeKubelet, PluginProcess, until } from './kubelet-side.js';
 

@@ -6,7 +6,7 @@ import t from 'tap';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { repoPath } from '../support/repo-root.js';
+import { repoPath } from '../../devkit/repo-root.js';
 
 t.test('container_annotations in the snippets', async (t) => {
   t.match(fs.readFileSync(repoPath('deploy', 'containerd', 'xen-cri.toml'), 'utf8'), /runtimes\.xen-cri\]\n(?:[ #].*\n)*  container_annotations = \["xen-cri\.io\/\*"\]\n/, 'containerd 1.x');

@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as grpc from '@grpc/grpc-js';
 import * as loader from '@grpc/proto-loader';
-import { repoPath } from '../support/repo-root.js';
+import { repoPath } from '../../devkit/repo-root.js';
 
 export const API_PROTO = repoPath('build', 'proto', 'k8s.io', 'kubelet', 'pkg', 'apis', 'deviceplugin', 'v1beta1', 'api.proto');
 export const PLUGIN_MAIN = repoPath('dist', 'device-plugin', 'main.js');

@@ -8,7 +8,7 @@ import t from 'tap';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
-import { startProxy } from '../support/proxy-process.js';
+import { startProxy } from '../../devkit/proxy-process.js';
 import { gpuRequest } from '../../src/vgpu/pod-gpu.js';
 import { FakeKubelet, PluginProcess, until } from './kubelet-side.js';
 

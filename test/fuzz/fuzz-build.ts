@@ -2,7 +2,7 @@
 // (test/fuzz/c/Makefile, clang-14 with libFuzzer) and the runtime for
 // Jazzer.js (tools/install-fuzz-runtime.sh). A failure says what is missing.
 import { spawnSync } from 'node:child_process';
-import { repoPath } from '../support/repo-root.js';
+import { repoPath } from '../../devkit/repo-root.js';
 
 /** null when everything is built; else what failed and its output's tail. */
 export function buildFuzzTargets(): string | null {

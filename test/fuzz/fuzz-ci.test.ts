@@ -2,8 +2,8 @@
 // about two and a half minutes of wall time in all (FUZZ_CI_SECONDS), two at a
 // time. Any crash, hang or failed bystander round trip fails the test.
 import t from 'tap';
-import { repoPath } from '../support/repo-root.js';
-import { runCommand } from '../support/run-command.js';
+import { repoPath } from '../../devkit/repo-root.js';
+import { runCommand } from '../../devkit/run-command.js';
 import { buildFuzzTargets } from './fuzz-build.js';
 import { fuzzEnv } from './targets.js';
 

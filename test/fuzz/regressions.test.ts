@@ -4,7 +4,7 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
-import { runCommand } from '../support/run-command.js';
+import { runCommand } from '../../devkit/run-command.js';
 import { buildFuzzTargets } from './fuzz-build.js';
 import { FUZZ_TARGETS, fuzzEnv, REGRESSION_DIR, targetCommand } from './targets.js';
 

@@ -19,10 +19,10 @@ import { cpus } from 'node:os';
 import { copyFileSync, createWriteStream, existsSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { describeHost, hostInfo } from '../support/host-info.js';
-import { markdownTable, stamp, writeResult } from '../support/report.js';
-import { repoPath } from '../support/repo-root.js';
-import { runMain } from '../support/run-command.js';
+import { describeHost, hostInfo } from '../../devkit/host-info.js';
+import { markdownTable, stamp, writeResult } from '../../devkit/report.js';
+import { repoPath } from '../../devkit/repo-root.js';
+import { runMain } from '../../devkit/run-command.js';
 import { FuzzStats, listArtifacts, parseLibFuzzerOutput } from './libfuzzer-output.js';
 import { FUZZ_TARGETS, FuzzTarget, fuzzEnv, missingBuild, SEED_DIR, targetByName, targetCommand } from './targets.js';
 

@@ -11,7 +11,7 @@
 // Both print libFuzzer's own status lines and final statistics, which
 // libfuzzer-output.ts reads.
 import { existsSync } from 'node:fs';
-import { repoPath } from '../support/repo-root.js';
+import { repoPath } from '../../devkit/repo-root.js';
 
 export interface FuzzTarget {
   name: string;

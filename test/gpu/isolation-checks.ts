@@ -10,8 +10,8 @@
 // another guest sees it through cuMemGetInfo (goal: 1 s at most).
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
-import { repoPath } from '../support/repo-root.js';
-import { startProxy, type ProxyHandle } from '../support/proxy-process.js';
+import { repoPath } from '../../devkit/repo-root.js';
+import { startProxy, type ProxyHandle } from '../../devkit/proxy-process.js';
 import { jsonWithNonFinite, makeSides, runScript, stderrTail, withEnv } from './pytorch/python-scripts.js';
 
 const CLIENT = repoPath('build', 'vgpu-tests', 'ring_client');

@@ -1,5 +1,5 @@
 // The driver-API test programs (test/gpu/programs/) and the kernel images each needs.
-import type { ImageKind } from '../support/cuda-build.js';
+import type { ImageKind } from '../../devkit/cuda-build.js';
 
 export interface KernelImage {
   /** .cu file in test/gpu/programs/. */

@@ -8,7 +8,7 @@
 //
 // Environment: VGPU_REAL_LIBCUDA (default /usr/local/nvidia/lib64/libcuda.so.1),
 // OUT (results folder; default results/), and the compiler settings of
-// test/support/cuda-build.ts.
+// devkit/cuda-build.ts.
 import { mkdirSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -23,14 +23,14 @@ import {
   findToolchain,
   SUPPORT_INCLUDE_DIR,
   type CudaToolchain,
-} from '../support/cuda-build.js';
-import { describeHost, hostInfo } from '../support/host-info.js';
-import { checkLoadedLibcuda } from '../support/loaded-libcuda.js';
-import { DEFAULT_GUEST_LIB_DIR, realDriverEnv, requireGuestLib, startProxy, type ProxyHandle } from '../support/proxy-process.js';
-import { markdownTable, writeResult } from '../support/report.js';
-import { repoPath } from '../support/repo-root.js';
-import { describeExit, runCommand, runMain, type RunResult } from '../support/run-command.js';
-import { unsupportedCell, unsupportedProblems, withUnsupportedSummary } from '../support/unsupported-summary.js';
+} from '../../devkit/cuda-build.js';
+import { describeHost, hostInfo } from '../../devkit/host-info.js';
+import { checkLoadedLibcuda } from '../../devkit/loaded-libcuda.js';
+import { DEFAULT_GUEST_LIB_DIR, realDriverEnv, requireGuestLib, startProxy, type ProxyHandle } from '../../devkit/proxy-process.js';
+import { markdownTable, writeResult } from '../../devkit/report.js';
+import { repoPath } from '../../devkit/repo-root.js';
+import { describeExit, runCommand, runMain, type RunResult } from '../../devkit/run-command.js';
+import { unsupportedCell, unsupportedProblems, withUnsupportedSummary } from '../../devkit/unsupported-summary.js';
 
 const TIMEOUT_MS = 120_000;
 const BUILD_DIR = repoPath('build', 'gpu-tests');

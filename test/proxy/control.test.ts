@@ -4,7 +4,7 @@ import t from 'tap';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { mkdtempSync } from 'node:fs';
-import { startProxy } from '../support/proxy-process.js';
+import { startProxy } from '../../devkit/proxy-process.js';
 import { RING_CLIENT, requireRingClient } from '../channel/ring-client.js';
 import { ControlClient } from '../../src/vgpu/control-client.js';
 import { spawnSync } from 'node:child_process';

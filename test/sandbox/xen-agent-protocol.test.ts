@@ -4,7 +4,7 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import t from 'tap';
 import { encodeFrame, FrameReader, get, Msg } from '../../shim/sandbox/xen/agent-client.js';
-import { repoPath } from '../support/repo-root.js';
+import { repoPath } from '../../devkit/repo-root.js';
 
 t.test('shim frames parsed by the agent, agent frames parsed by the shim', async (t) => {
   execFileSync('make', ['-s', '-C', repoPath('agent'), repoPath('build', 'agent', 'proto_check'), `BUILD=${repoPath('build')}`]);

@@ -6,8 +6,8 @@ import t from 'tap';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { spawn } from 'node:child_process';
-import { ContainerdEnv, containerdBinaries, envWithGoBin, whyNotContainerd } from '../support/containerd-env.js';
-import { repoPath } from '../support/repo-root.js';
+import { ContainerdEnv, containerdBinaries, envWithGoBin, whyNotContainerd } from '../../devkit/containerd-env.js';
+import { repoPath } from '../../devkit/repo-root.js';
 
 export const SKIPPED: [string, string][] = [
   ['Image Manager', "image-service specs (containerd's image service, not the runtime's); some pull upstream images by digest, which cannot be rebuilt offline"],

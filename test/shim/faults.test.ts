@@ -7,7 +7,7 @@ import t from 'tap';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { BUSYBOX_IMAGE, containerdBinaries, whyNotContainerd } from '../support/containerd-env.js';
+import { BUSYBOX_IMAGE, containerdBinaries, whyNotContainerd } from '../../devkit/containerd-env.js';
 import { containerConfig, leftovers, podConfig, startVgpuEnv } from './cri-helpers.js';
 
 t.setTimeout(300_000);

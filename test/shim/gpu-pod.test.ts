@@ -3,7 +3,7 @@
 // vgpu-proxy socket in every container, registered with its quota; removing
 // the pod releases the registration.  A pod that asks for none gets nothing.
 import t from 'tap';
-import { BUSYBOX_IMAGE, containerdBinaries, whyNotContainerd } from '../support/containerd-env.js';
+import { BUSYBOX_IMAGE, containerdBinaries, whyNotContainerd } from '../../devkit/containerd-env.js';
 import { containerConfig, podConfig, startVgpuEnv } from './cri-helpers.js';
 
 t.setTimeout(300_000);

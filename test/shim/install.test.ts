@@ -5,7 +5,7 @@ import t from 'tap';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { repoPath } from '../support/repo-root.js';
+import { repoPath } from '../../devkit/repo-root.js';
 
 t.test('deploy/install.sh', async (t) => {
   const root = fs.mkdtempSync('/tmp/xcri-install-');

@@ -5,7 +5,7 @@
 import t from 'tap';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { BUSYBOX_IMAGE, ContainerdEnv, containerdBinaries, whyNotContainerd } from '../support/containerd-env.js';
+import { BUSYBOX_IMAGE, ContainerdEnv, containerdBinaries, whyNotContainerd } from '../../devkit/containerd-env.js';
 import { leftovers, podConfig, containerConfig } from './cri-helpers.js';
 
 /** A child the container's init leaves behind; the pod's PID namespace is shared (CRI's default, POD). */

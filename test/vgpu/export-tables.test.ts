@@ -4,8 +4,8 @@
 // refusals are logged once each.
 import { spawnSync } from 'node:child_process';
 import t from 'tap';
-import { repoPath } from '../support/repo-root.js';
-import { parseUnsupportedSummary, unsupportedProblems } from '../support/unsupported-summary.js';
+import { repoPath } from '../../devkit/repo-root.js';
+import { parseUnsupportedSummary, unsupportedProblems } from '../../devkit/unsupported-summary.js';
 
 const PROGRAM = repoPath('build', 'vgpu-tests', 'test_export_tables');
 
@@ -50,7 +50,7 @@ t.test('with VGPU_LOG=info, the exit summary names every unsupported function ca
   // Two lines: libvgpu's, and that of the copy of log.c the test program links itself (it has none).
   const lines: string[] = info.stderr.match(/event=unsupported_summary .*/g) ?? [];
   t.ok(lines.includes('event=unsupported_summary functions=1 list="export table 69a28e9f slot 5 x2"'), 'the one entry, called twice', { stderr: info.stderr });
-  // What test:gpu reads from it (test/support/unsupported-summary.ts).
+  // What test:gpu reads from it (devkit/unsupported-summary.ts).
   t.same(parseUnsupportedSummary(info.stderr), { functions: 1, list: 'export table 69a28e9f slot 5 x2' }, 'test:gpu parses it');
   t.match(unsupportedProblems(info.stderr, true)[0] ?? '', /NOT_SUPPORTED to 1 function\(s\): export table 69a28e9f slot 5 x2/, 'and fails the run on it');
   t.same(unsupportedProblems(r.stderr, true), ['libvgpu printed no unsupported-call summary at exit (VGPU_LOG=info)'], 'a run without the summary fails too');

@@ -2,7 +2,7 @@
 // proxy with no GPU behind it.  Clear errors, no hang, logged once.
 import { spawnSync } from 'node:child_process';
 import t from 'tap';
-import { repoPath } from '../support/repo-root.js';
+import { repoPath } from '../../devkit/repo-root.js';
 import { startTestProxy } from '../channel/ring-client.js';
 
 const CLIENT = repoPath('build', 'vgpu-tests', 'init_client');

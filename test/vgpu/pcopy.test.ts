@@ -3,7 +3,7 @@
 // several threads at once and in a forked child; and it starts the helpers asked for.
 import { spawnSync } from 'node:child_process';
 import t from 'tap';
-import { repoPath } from '../support/repo-root.js';
+import { repoPath } from '../../devkit/repo-root.js';
 
 const TOOL = repoPath('build', 'vgpu-tests', 'pcopy_check');
 

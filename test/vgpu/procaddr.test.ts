@@ -2,7 +2,7 @@
 // answers as driver 580 does (the checks live in vgpu/tests/test_procaddr.c).
 import { spawnSync } from 'node:child_process';
 import t from 'tap';
-import { repoPath } from '../support/repo-root.js';
+import { repoPath } from '../../devkit/repo-root.js';
 
 t.test('exports and cuGetProcAddress', async (t) => {
   const r = spawnSync(repoPath('build', 'vgpu-tests', 'test_procaddr'), [repoPath('build', 'lib', 'libvgpu.so'), repoPath('vgpu', 'gen', 'libcuda-580.159.04-exports.txt')], { encoding: 'utf8' });

@@ -3,7 +3,7 @@
 import { spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import t from 'tap';
-import { repoPath } from '../support/repo-root.js';
+import { repoPath } from '../../devkit/repo-root.js';
 
 const TOOL = repoPath('build', 'vgpu-tests', 'sha256_check');
 const inputs = [Buffer.alloc(0), Buffer.from('abc'), Buffer.alloc(55, 1), Buffer.alloc(56, 2), Buffer.alloc(64, 3), randomBytes(1_000_003)];

@@ -5,7 +5,7 @@
 // loop, two transports.  No GPU under QEMU: the diagnostic ops only.
 import { readFileSync } from 'node:fs';
 import t from 'tap';
-import { repoPath } from '../support/repo-root.js';
+import { repoPath } from '../../devkit/repo-root.js';
 import { buildNode, runInDom0, whyNotQemuNode } from './qemu-node.js';
 
 const why = whyNotQemuNode();

@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import t from 'tap';
 import { XS } from '../../proxy/channel/xen-rendezvous.js';
 import { REFS_PER_DIR, RESERVED_REFS } from '../../proxy/channel/xen-handover.js';
-import { repoPath } from '../support/repo-root.js';
+import { repoPath } from '../../devkit/repo-root.js';
 
 const header = readFileSync(repoPath('vgpu', 'include', 'vgpu_xen.h'), 'utf8');
 const defs = new Map<string, string>();

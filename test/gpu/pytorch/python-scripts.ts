@@ -7,11 +7,11 @@
 // <path>" on stderr, as the C test programs print), so that a run which picked
 // up the wrong library fails instead of comparing the driver with itself.
 import { join } from 'node:path';
-import { checkLoadedLibcuda } from '../../support/loaded-libcuda.js';
-import { DEFAULT_GUEST_LIB_DIR, type ProxyHandle } from '../../support/proxy-process.js';
-import { repoPath } from '../../support/repo-root.js';
-import { unsupportedProblems, withUnsupportedSummary } from '../../support/unsupported-summary.js';
-import { describeExit, runCommand, type RunResult } from '../../support/run-command.js';
+import { checkLoadedLibcuda } from '../../../devkit/loaded-libcuda.js';
+import { DEFAULT_GUEST_LIB_DIR, type ProxyHandle } from '../../../devkit/proxy-process.js';
+import { repoPath } from '../../../devkit/repo-root.js';
+import { unsupportedProblems, withUnsupportedSummary } from '../../../devkit/unsupported-summary.js';
+import { describeExit, runCommand, type RunResult } from '../../../devkit/run-command.js';
 
 export const MODELS_DIR = repoPath('bench', 'models');
 export const DEFAULT_REAL_LIBCUDA = '/usr/local/nvidia/lib64/libcuda.so.1';

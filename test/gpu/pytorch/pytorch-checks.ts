@@ -20,11 +20,11 @@
 // a PyTorch process before for "cold" to mean that.
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { ProxyHandle } from '../../support/proxy-process.js';
-import { markdownTable } from '../../support/report.js';
-import { repoPath } from '../../support/repo-root.js';
-import { describeExit, runCommand } from '../../support/run-command.js';
-import { unsupportedCell } from '../../support/unsupported-summary.js';
+import type { ProxyHandle } from '../../../devkit/proxy-process.js';
+import { markdownTable } from '../../../devkit/report.js';
+import { repoPath } from '../../../devkit/repo-root.js';
+import { describeExit, runCommand } from '../../../devkit/run-command.js';
+import { unsupportedCell } from '../../../devkit/unsupported-summary.js';
 import {
   field,
   makeSides,

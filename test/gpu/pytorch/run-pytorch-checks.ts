@@ -10,16 +10,16 @@
 //
 // Environment: VGPU_REAL_LIBCUDA (default /usr/local/nvidia/lib64/libcuda.so.1),
 // VGPU_PYTHON (default python3: the one that holds PyTorch), OUT, and
-// VGPU_PROXY_MAIN / VGPU_GUEST_LIB_DIR (see test/support/proxy-process.ts).
+// VGPU_PROXY_MAIN / VGPU_GUEST_LIB_DIR (see devkit/proxy-process.ts).
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { PYTORCH_CASES, pytorchChecksTable, runPytorchChecks } from './pytorch-checks.js';
 import { jsonWithNonFinite, pythonExe, realLibcudaPath } from './python-scripts.js';
-import { describeHost, hostInfo } from '../../support/host-info.js';
-import { requireGuestLib, startProxy, type ProxyHandle } from '../../support/proxy-process.js';
-import { writeResult } from '../../support/report.js';
-import { repoPath } from '../../support/repo-root.js';
+import { describeHost, hostInfo } from '../../../devkit/host-info.js';
+import { requireGuestLib, startProxy, type ProxyHandle } from '../../../devkit/proxy-process.js';
+import { writeResult } from '../../../devkit/report.js';
+import { repoPath } from '../../../devkit/repo-root.js';
 
 const DEFAULT_WORK_DIR = repoPath('build', 'pytorch-checks');
 const PROXY_LOG = join(repoPath('build'), 'pytorch-checks-proxy.log');

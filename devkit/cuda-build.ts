@@ -130,4 +130,4 @@ export function buildProgram(tc: CudaToolchain, src: string, out: string, includ
 }
 
 /** Include folder with loaded_libcuda.h, for every program. */
-export const SUPPORT_INCLUDE_DIR = repoPath('test', 'support');
+export const SUPPORT_INCLUDE_DIR = repoPath('devkit');

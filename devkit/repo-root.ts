@@ -1,5 +1,5 @@
 // The repository root, found from this module's own location so that the
-// source (test/support/) and the compiled copy (dist/test/support/) agree.
+// source (devkit/) and the compiled copy (dist/devkit/) agree.
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
