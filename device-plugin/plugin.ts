@@ -12,7 +12,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
-import { ControlClient } from '../src/vgpu/control-client.js';
+import { ControlClient } from '../src/proxy-control-client.js';
 import { API_VERSION, HEALTHY, KUBELET_SOCKET, UNHEALTHY, deviceApi, type ContainerPreferredAllocationRequest, type Device, type DevicePluginOptions } from './api.js';
 import type { PluginConfig } from './config.js';
 import { allocationAnnotations, deviceIds, isDeviceId, preferredAllocation } from './devices.js';

@@ -7,7 +7,7 @@ import { backendFor } from './sandbox/select.js';
 import { readBundleState } from './bundle-state.js';
 import { configFromOptions, ShimConfig } from './config.js';
 import type { ShimFlags } from './flags.js';
-import { unregisterPod } from '../src/vgpu/pod-gpu.js';
+import { unregisterPod } from './pod-vgpu/pod-gpu.js';
 import { shimSocketPath, socketAlive } from './socket.js';
 import * as fs from 'node:fs';
 import type { Logger } from 'pino';

@@ -13,7 +13,8 @@ import type { ShimConfig } from './config.js';
 import type { Publisher } from './events.js';
 import { ProcessState } from './state.js';
 import { readBundleState, writeBundleState } from './bundle-state.js';
-import { ANN_VGPU, PodGpu, gpuRequest } from '../src/vgpu/pod-gpu.js';
+import { ANN_VGPU } from '../src/vgpu-annotations.js';
+import { PodGpu, readGpuRequest } from './pod-vgpu/pod-gpu.js';
 
 const STATUS = { created: 1, running: 2, stopped: 3, paused: 4, deleted: 3 } as const;
 export const SHIM_VERSION = 'xen-cri 0.1.0';
@@ -181,7 +182,7 @@ export class TaskService {
    */
   #containerGpu(id: string, podId: string, spec: OciSpec): Promise<boolean> {
     const run = this.#gpuChanges.then(async () => {
-      const want = gpuRequest(spec.annotations ?? {});
+      const want = readGpuRequest(spec.annotations ?? {});
       if (!want) return this.#gpuPodWide;
       const xen = this.config.backend === 'xen';
       if (!this.#gpu) {

@@ -6,7 +6,7 @@ import * as path from 'node:path';
 import { mkdtempSync } from 'node:fs';
 import { startProxy } from '../../devkit/proxy-process.js';
 import { RING_CLIENT, requireRingClient } from '../channel/ring-client.js';
-import { ControlClient } from '../../src/vgpu/control-client.js';
+import { ControlClient } from '../../src/proxy-control-client.js';
 import { spawnSync } from 'node:child_process';
 
 t.test('control API', async (t) => {

@@ -3,7 +3,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { BUSYBOX_IMAGE, ContainerdEnv, type EnvOptions } from '../../devkit/containerd-env.js';
-import { ControlClient } from '../../src/vgpu/control-client.js';
+import { ControlClient } from '../../src/proxy-control-client.js';
 
 /** A host-network pod config file (no CNI needed); returns its path. */
 export function podConfig(dir: string, name: string, annotations: Record<string, string> = {}): string {

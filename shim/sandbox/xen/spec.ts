@@ -6,7 +6,7 @@
 // transport's devices.  Any other host directory cannot reach a pod VM: that
 // is an error, never a silent omission.
 import * as fs from 'node:fs';
-import { GUEST_LIB_DIR, GUEST_SOCKET_DIR } from '../../../src/vgpu/pod-gpu.js';
+import { GUEST_LIB_DIR, GUEST_SOCKET_DIR } from '../../pod-vgpu/pod-gpu.js';
 import type { Pairs } from './agent-client.js';
 
 export interface OciProcess {

@@ -2,7 +2,7 @@
 import * as path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import * as loader from '@grpc/proto-loader';
-import { repoRoot } from '../paths.js';
+import { repoRoot } from './paths.js';
 
 export interface PodRegistration {
   socketDir: string;

@@ -18,39 +18,22 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Logger } from 'pino';
-import type { ShimConfig } from '../../shim/config.js';
-import { invalidArgument, failedPrecondition } from '../../shim/ttrpc/status.js';
-import { ControlClient, PodRegistration } from './control-client.js';
+import { gpuRequest, type GpuRequest } from '../../src/vgpu-annotations.js';
+import { ControlClient, PodRegistration } from '../../src/proxy-control-client.js';
+import type { ShimConfig } from '../config.js';
+import { invalidArgument, failedPrecondition } from '../ttrpc/status.js';
 
-export const ANN_VGPU = 'xen-cri.io/vgpu';
-export const ANN_VGPU_MEMORY = 'xen-cri.io/vgpu-memory';
 export const GUEST_LIB_DIR = '/usr/local/xen-cri/vgpu/lib';
 export const GUEST_SOCKET_DIR = '/run/vgpu';
 export const GUEST_SOCKET = `${GUEST_SOCKET_DIR}/proxy.sock`;
 
-export function parseSize(text: string): number {
-  const m = /^(\d+(?:\.\d+)?)\s*([KMGT]?)i?B?$/i.exec(text.trim());
-  if (!m) throw invalidArgument(`${ANN_VGPU_MEMORY}: cannot read "${text}" as a size (examples: 512M, 4G)`);
-  const scale = { '': 1, K: 2 ** 10, M: 2 ** 20, G: 2 ** 30, T: 2 ** 40 }[m[2]!.toUpperCase() as '' | 'K' | 'M' | 'G' | 'T'];
-  return Math.floor(Number(m[1]) * scale);
-}
-
-/** A whole number of MiB as parseSize reads it ("768Mi"): what the device plugin's Allocate answers. */
-export function formatMiB(mib: number): string {
-  if (!Number.isSafeInteger(mib) || mib < 0) throw new RangeError(`${mib} is not a whole number of MiB`);
-  return `${mib}Mi`;
-}
-
-/** The pod's (or a container's) vGPU request from its annotations: null when it asks for none. */
-export function gpuRequest(annotations: Record<string, string>): { memQuota: number } | null {
-  const want = annotations[ANN_VGPU];
-  const mem = annotations[ANN_VGPU_MEMORY];
-  if (want === undefined || want === '' || want === 'false' || want === '0') {
-    if (mem !== undefined) throw invalidArgument(`${ANN_VGPU_MEMORY} is set but ${ANN_VGPU} is not "true"`);
-    return null;
+/** The vGPU a pod's or a container's annotations ask for (src/vgpu-annotations.ts); one it cannot read is InvalidArgument. */
+export function readGpuRequest(annotations: Record<string, string>): GpuRequest | null {
+  try {
+    return gpuRequest(annotations);
+  } catch (err) {
+    throw invalidArgument((err as Error).message);
   }
-  if (want !== 'true' && want !== '1') throw invalidArgument(`${ANN_VGPU}: "${want}" is neither "true" nor "false"`);
-  return { memQuota: mem === undefined ? 0 : parseSize(mem) };
 }
 
 export class PodGpu {
@@ -67,7 +50,7 @@ export class PodGpu {
   }
 
   static fromAnnotations(podId: string, annotations: Record<string, string>, config: ShimConfig, log: Logger): PodGpu | null {
-    const req = gpuRequest(annotations);
+    const req = readGpuRequest(annotations);
     return req ? new PodGpu(podId, req.memQuota, config, log) : null;
   }
 
