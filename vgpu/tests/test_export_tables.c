@@ -341,6 +341,14 @@ static void check_tables(void)
 	unsigned long long id = 7;
 	CHECK(((CUresult(*)(CUcontext, unsigned long long *))get_table(8)[4])(NULL, &id) == CUDA_ERROR_NOT_INITIALIZED,
 	      "21318c60 context id before cuInit: NOT_INITIALIZED");
+	void *priv = (void *)0x5;
+	CHECK(((CUresult(*)(CUcontext, CUstream, void **, int))get_table(8)[51])(NULL, NULL, &priv, 0) == CUDA_ERROR_NOT_INITIALIZED &&
+		      priv == (void *)0x5,
+	      "21318c60 stream's private handle before cuInit: NOT_INITIALIZED, nothing written");
+	CHECK(((CUresult(*)(CUcontext, CUstream, void **, int))get_table(8)[51])(NULL, NULL, NULL, 0) == CUDA_ERROR_INVALID_VALUE,
+	      "21318c60 stream's private handle into NULL: INVALID_VALUE");
+	CHECK(((CUresult(*)(CUcontext, const void *, unsigned long long *))get_table(8)[39])(NULL, NULL, &id) == CUDA_ERROR_INVALID_VALUE,
+	      "21318c60 identity of a NULL private handle: INVALID_VALUE");
 	const void **ic = get_table(5);
 	CUresult (*check)(uint32_t, uint64_t, uint64_t *) = (CUresult(*)(uint32_t, uint64_t, uint64_t *))ic[1];
 	uint64_t out[2] = { 0, 0 };
