@@ -13,6 +13,7 @@ import * as path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import { ControlClient } from '../src/proxy-control-client.js';
+import { ANN_VGPU_MEMORY } from '../src/vgpu-annotations.js';
 import { API_VERSION, HEALTHY, KUBELET_SOCKET, UNHEALTHY, deviceApi, type ContainerPreferredAllocationRequest, type Device, type DevicePluginOptions } from './api.js';
 import type { PluginConfig } from './config.js';
 import { allocationAnnotations, deviceIds, isDeviceId, preferredAllocation } from './devices.js';
@@ -234,7 +235,7 @@ export class VgpuDevicePlugin {
       if (ids.length === 0) throw new RpcError(grpc.status.INVALID_ARGUMENT, `container request ${i}: no units`);
       return { envs: {}, annotations: allocationAnnotations(ids.length, this.config.unitMiB) };
     });
-    this.log.info({ containers: container_responses.map((r, i) => ({ units: req.container_requests[i]!.devices_ids.length, memory: r.annotations['xen-cri.io/vgpu-memory'] })) }, 'Allocate');
+    this.log.info({ containers: container_responses.map((r, i) => ({ units: req.container_requests[i]!.devices_ids.length, memory: r.annotations[ANN_VGPU_MEMORY] })) }, 'Allocate');
     return { container_responses };
   }
 

@@ -36,7 +36,7 @@ cp "$bb" "$w/bin/busybox"
 for a in $("$bb" --list); do [ "$a" = busybox ] || ln -s busybox "$w/bin/$a"; done
 cp "$agent" "$w/sbin/xen-cri-agent"
 cp "$ring_client" "$w/usr/bin/ring_client"
-# libvgpu for GPU containers (shim/sandbox/xen/spec.ts mounts it where the shim mounts the host's copy).
+# libvgpu for GPU containers (shim/sandbox/xen/spec.ts mounts it at /usr/local/xen-cri/vgpu/lib in containers given the pod's vGPU).
 mkdir -p "$w/usr/lib/xen-cri/vgpu"
 cp "$libvgpu" "$w/usr/lib/xen-cri/vgpu/libvgpu.so"
 ln -s libvgpu.so "$w/usr/lib/xen-cri/vgpu/libcuda.so.1"

@@ -7,13 +7,12 @@ import * as path from 'node:path';
 import type { Logger } from 'pino';
 import type { Sandbox, SandboxBackend, Stdio } from './sandbox/backend.js';
 import { anyOf, encode, timestamp } from '../src/proto/load.js';
-import { Code, StatusError, alreadyExists, failedPrecondition, invalidArgument, notFound, unimplemented, wrap } from './ttrpc/status.js';
+import { Code, StatusError, alreadyExists, invalidArgument, notFound, unimplemented, wrap } from './ttrpc/status.js';
 import type { Service } from './ttrpc/server.js';
 import type { ShimConfig } from './config.js';
 import type { Publisher } from './events.js';
 import { ProcessState } from './state.js';
 import { readBundleState, writeBundleState } from './bundle-state.js';
-import { ANN_VGPU } from '../src/vgpu-annotations.js';
 import { PodGpu, readGpuRequest } from './pod-vgpu/pod-gpu.js';
 
 const STATUS = { created: 1, running: 2, stopped: 3, paused: 4, deleted: 3 } as const;
@@ -34,8 +33,6 @@ interface Task {
   id: string;
   bundle: string;
   isSandbox: boolean;
-  /** the container was given the pod's vGPU */
-  gpu: boolean;
   init: Proc;
   execs: Map<string, Proc>;
 }
@@ -151,10 +148,11 @@ export class TaskService {
       this.#sandboxing = (async () => {
         await this.backend.probe();
         const annotations = spec.annotations ?? {};
-        const gpu = PodGpu.fromAnnotations(podId, annotations, this.config, this.log);
+        const want = readGpuRequest(annotations);
+        const gpu = want ? new PodGpu(podId, want.memQuota, this.config, this.log) : null;
         if (gpu) await gpu.register();
         try {
-          const sb = await this.backend.createSandbox({ id: podId, namespace: this.namespace, annotations }, {
+          const sb = await this.backend.createSandbox({ id: podId, namespace: this.namespace, annotations, gpu: want }, {
             exit: (e) => this.#onExit(e.containerId, e.execId, e.pid, e.status, e.at),
             oom: (containerId) => this.events.publish('TaskOOM', { containerId }),
           });
@@ -178,24 +176,19 @@ export class TaskService {
    * (xen-cri.io/vgpu, xen-cri.io/vgpu-memory; containerd passes them by container_annotations, next
    * to the pod's own by pod_annotations, the container's winning).  Such a request registers the
    * pod with vgpu-proxy, or raises its quota, before the container exists, so that its CUDA
-   * processes connect with the quota it was allocated.
+   * processes connect with the quota it was allocated; the backend may refuse it first.
    */
-  #containerGpu(id: string, podId: string, spec: OciSpec): Promise<boolean> {
+  #containerGpu(id: string, podId: string, spec: OciSpec, sandbox: Sandbox): Promise<boolean> {
     const run = this.#gpuChanges.then(async () => {
       const want = readGpuRequest(spec.annotations ?? {});
       if (!want) return this.#gpuPodWide;
-      const xen = this.config.backend === 'xen';
+      sandbox.admitGpu(id, want);
       if (!this.#gpu) {
-        // The pod VM is set up for a vGPU (and its quota marked in xenstore) when it is created.
-        if (xen) throw failedPrecondition(`container ${id} asks for a vGPU but its pod ${podId} did not: with the xen backend the pod itself needs the annotation ${ANN_VGPU}`);
         const gpu = new PodGpu(podId, want.memQuota, this.config, this.log);
         await gpu.register();
         this.#gpu = gpu;
         this.#keepVgpuPod(podId);
         return true;
-      }
-      if (xen && want.memQuota !== 0 && (this.#gpu.memQuota === 0 || want.memQuota > this.#gpu.memQuota)) {
-        throw failedPrecondition(`container ${id} asks for ${want.memQuota} bytes of vGPU memory, more than its pod ${podId} (${this.#gpu.memQuota || 'the default'}): with the xen backend the pod VM's quota is set when it is created`);
       }
       await this.#gpu.raiseQuota(want.memQuota);
       return true;
@@ -244,10 +237,9 @@ export class TaskService {
     });
     // Every container of a GPU pod but the pause container gets the vGPU (a lone container outside
     // CRI is its own pod), and so does a container that asks for one itself.
-    const gpu = spec.annotations?.[ANN_TYPE] !== 'sandbox' && (await this.#containerGpu(id, podId, spec));
-    if (gpu) this.#gpu!.injectIntoBundle(req.bundle);
+    const gpu = spec.annotations?.[ANN_TYPE] !== 'sandbox' && (await this.#containerGpu(id, podId, spec, sandbox));
     const stdio: Stdio = { stdin: req.stdin, stdout: req.stdout, stderr: req.stderr, terminal: req.terminal };
-    const task: Task = { id, bundle: req.bundle, isSandbox, gpu, init: newProc('', `task ${id}`, stdio), execs: new Map() };
+    const task: Task = { id, bundle: req.bundle, isSandbox, init: newProc('', `task ${id}`, stdio), execs: new Map() };
     writeBundleState(req.bundle, {
       namespace: this.namespace,
       id,
@@ -264,6 +256,7 @@ export class TaskService {
         rootfs: (req.rootfs ?? []).map((m: any) => ({ type: m.type, source: m.source, target: m.target ?? '', options: m.options ?? [] })),
         stdio,
         isSandbox,
+        gpu: gpu ? { socketDir: this.#gpu!.socketDir } : null,
       });
     } catch (err) {
       this.#tasks.delete(id);
@@ -376,8 +369,7 @@ export class TaskService {
     const t = this.#task(req.id);
     if (t.execs.has(req.execId)) throw alreadyExists(`exec ${req.execId} already exists in task ${req.id}`);
     t.init.state.require(`exec ${req.execId}`, 'running');
-    let spec = jsonObject(req.spec?.value, `exec ${req.execId}: the process spec's contents`);
-    if (this.#gpu && t.gpu) spec = PodGpu.injectIntoProcess(spec);
+    const spec = jsonObject(req.spec?.value, `exec ${req.execId}: the process spec's contents`);
     const stdio: Stdio = { stdin: req.stdin, stdout: req.stdout, stderr: req.stderr, terminal: req.terminal };
     const p = newProc(req.execId, `exec ${req.execId} of task ${req.id}`, stdio);
     await this.#sandbox!.createExec({ containerId: req.id, execId: req.execId, process: spec, stdio });

@@ -1,20 +1,12 @@
-// A pod's vGPU.  A pod asks for one with annotations (which containerd's
-// CRI passes to the runtime when its runtime config lists them in
-// pod_annotations):
-//
-//   xen-cri.io/vgpu:         "true"  — the pod's containers get a vGPU
-//   xen-cri.io/vgpu-memory:  "4G"    — device memory each CUDA process of the pod may use
-//
-// A container may ask too, with the same annotations on the container (a
-// device plugin's Allocate answer: kubelet puts those on the CRI container
-// config, which containerd passes when container_annotations lists them): the
-// pod is registered then, or its quota raised to the container's.
-//
-// The shim registers the pod with vgpu-proxy (which then listens on a socket
-// of the pod's own) and gives each container, in its OCI spec:
-//   - GUEST_LIB_DIR (libcuda.so.1 -> libvgpu.so) bind-mounted read-only, first on LD_LIBRARY_PATH;
-//   - the pod's socket folder bind-mounted at /run/vgpu, and VGPU_PROXY_SOCKET.
-// Removing the pod unregisters it.
+// The shim's side of a pod's vGPU: vgpu-proxy's registration of the pod.  A
+// pod asks for a vGPU with its annotations, a container with its own (a
+// device plugin's Allocate answer), read once by readGpuRequest
+// (src/vgpu-annotations.ts says what they accept).  The shim registers the pod
+// with vgpu-proxy (which then listens on a socket of the pod's own) when the
+// pod or its first GPU container asks, raises its quota to a container's that
+// asks for more, and unregisters it when the pod is removed.  What a container
+// is given is the sandbox backend's part (shim/sandbox/backend.ts,
+// ContainerRequest.gpu).
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Logger } from 'pino';
@@ -22,10 +14,6 @@ import { gpuRequest, type GpuRequest } from '../../src/vgpu-annotations.js';
 import { ControlClient, PodRegistration } from '../../src/proxy-control-client.js';
 import type { ShimConfig } from '../config.js';
 import { invalidArgument, failedPrecondition } from '../ttrpc/status.js';
-
-export const GUEST_LIB_DIR = '/usr/local/xen-cri/vgpu/lib';
-export const GUEST_SOCKET_DIR = '/run/vgpu';
-export const GUEST_SOCKET = `${GUEST_SOCKET_DIR}/proxy.sock`;
 
 /** The vGPU a pod's or a container's annotations ask for (src/vgpu-annotations.ts); one it cannot read is InvalidArgument. */
 export function readGpuRequest(annotations: Record<string, string>): GpuRequest | null {
@@ -49,9 +37,10 @@ export class PodGpu {
     return this.#memQuota;
   }
 
-  static fromAnnotations(podId: string, annotations: Record<string, string>, config: ShimConfig, log: Logger): PodGpu | null {
-    const req = readGpuRequest(annotations);
-    return req ? new PodGpu(podId, req.memQuota, config, log) : null;
+  /** The pod's socket folder on the host, which vgpu-proxy made when it registered the pod. */
+  get socketDir(): string {
+    if (!this.#reg) throw failedPrecondition(`pod ${this.podId}: vGPU not registered`);
+    return this.#reg.socketDir;
   }
 
   async register(): Promise<void> {
@@ -95,30 +84,6 @@ export class PodGpu {
     await unregisterPod(this.config.vgpu.controlSocket, this.podId);
     this.log.info({ pod: this.podId }, 'vGPU registration released');
     this.#reg = null;
-  }
-
-  /** Adds the vGPU library, the pod's proxy socket and their environment to BUNDLE/config.json. */
-  injectIntoBundle(bundle: string): void {
-    if (!this.#reg) throw failedPrecondition(`pod ${this.podId}: vGPU not registered`);
-    const file = path.join(bundle, 'config.json');
-    const spec = JSON.parse(fs.readFileSync(file, 'utf8'));
-    spec.mounts = [
-      ...(spec.mounts ?? []),
-      { destination: GUEST_LIB_DIR, type: 'bind', source: this.config.vgpu.guestLibDir, options: ['rbind', 'ro', 'nosuid', 'nodev'] },
-      { destination: GUEST_SOCKET_DIR, type: 'bind', source: this.#reg.socketDir, options: ['rbind', 'rw', 'nosuid', 'nodev', 'noexec'] },
-    ];
-    spec.process = PodGpu.injectIntoProcess(spec.process ?? {});
-    fs.writeFileSync(file, JSON.stringify(spec));
-  }
-
-  /** The vGPU environment for one OCI process (a container's, or an exec's: CRI builds those from its own copy of the spec). */
-  static injectIntoProcess(proc: { env?: string[] }): { env: string[] } {
-    const env: string[] = (proc.env ?? []).filter((e: string) => !e.startsWith('VGPU_PROXY_SOCKET='));
-    const ld = env.findIndex((e) => e.startsWith('LD_LIBRARY_PATH='));
-    if (ld >= 0) env[ld] = `LD_LIBRARY_PATH=${GUEST_LIB_DIR}:${env[ld]!.slice('LD_LIBRARY_PATH='.length)}`;
-    else env.push(`LD_LIBRARY_PATH=${GUEST_LIB_DIR}`);
-    env.push(`VGPU_PROXY_SOCKET=${GUEST_SOCKET}`);
-    return { ...proc, env };
   }
 }
 

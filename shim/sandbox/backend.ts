@@ -5,6 +5,17 @@
 //
 // The shim above keeps each process's state machine and containerd's
 // events; a backend only does the work and reports exits.
+//
+// A pod's vGPU: the shim reads what the pod and each container ask for
+// (src/vgpu-annotations.ts, once) and registers the pod with vgpu-proxy
+// (shim/pod-vgpu/pod-gpu.ts); the backend wires it into what it runs: the
+// process backend mounts the pod's proxy socket and the host's libvgpu
+// (process/vgpu.ts), the xen backend marks the pod VM in xenstore for
+// vgpu-proxy and gives its containers the VM's libvgpu and Xen devices
+// (xen/domain.ts, xen/spec.ts).
+import type { GpuRequest } from '../../src/vgpu-annotations.js';
+
+export type { GpuRequest };
 
 /** Where a process's standard streams go: paths to FIFOs or files containerd opened, or ''. */
 export interface Stdio {
@@ -27,6 +38,14 @@ export interface PodRequest {
   id: string;
   namespace: string;
   annotations: Record<string, string>;
+  /** the vGPU the pod asks for itself (its annotations); null: none, though a container may still ask for one (Sandbox.admitGpu) */
+  gpu: GpuRequest | null;
+}
+
+/** The pod's vGPU as a container gets it: registered with vgpu-proxy. */
+export interface ContainerGpu {
+  /** the pod's socket folder on the host, made by vgpu-proxy at the registration (the shm transport's) */
+  socketDir: string;
 }
 
 export interface ContainerRequest {
@@ -36,6 +55,8 @@ export interface ContainerRequest {
   stdio: Stdio;
   /** true for the pod's sandbox (pause) container */
   isSandbox: boolean;
+  /** the pod's vGPU, for a container that gets it (its execs get it too); null: none */
+  gpu: ContainerGpu | null;
 }
 
 export interface ExecRequest {
@@ -71,6 +92,12 @@ export interface SandboxEvents {
 /** A running pod. */
 export interface Sandbox {
   readonly id: string;
+  /**
+   * A container of the pod asks for a vGPU itself (its own annotations), before the shim registers
+   * the pod with vgpu-proxy or raises its quota for it: throws FailedPrecondition where this
+   * backend cannot give it (the xen backend sets a pod VM's vGPU when it creates the VM).
+   */
+  admitGpu(containerId: string, want: GpuRequest): void;
   /** Creates a container (not yet started); returns its init pid. */
   createContainer(req: ContainerRequest): Promise<number>;
   startContainer(id: string): Promise<void>;

@@ -8,8 +8,8 @@ import { XenBackend } from './xen/backend.js';
 export function backendFor(config: ShimConfig, log: Logger): SandboxBackend {
   switch (config.backend) {
     case 'process':
-      return new ProcessBackend({ runc: config.runc, stateDir: config.stateDir }, log);
+      return new ProcessBackend({ runc: config.runc, stateDir: config.stateDir, vgpuLibDir: config.vgpu.guestLibDir }, log);
     case 'xen':
-      return new XenBackend({ stateDir: config.stateDir, vgpuLibDir: config.vgpu.guestLibDir }, log);
+      return new XenBackend({ stateDir: config.stateDir }, log);
   }
 }

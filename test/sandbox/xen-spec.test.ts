@@ -1,5 +1,5 @@
 // What reaches a pod VM from a bundle (shim/sandbox/xen/spec.ts) and how big
-// the pod VM is (backend.ts podSize).
+// the pod VM is (backend.ts podSize).  The xen backend's vGPU wiring: xen-vgpu.test.ts.
 import { mkdtempSync, writeFileSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -18,7 +18,7 @@ t.test('mounts', async (t) => {
     { destination: '/proc', type: 'proc', source: 'proc', options: ['nosuid', 'noexec', 'nodev'] },
     { destination: '/etc/hosts', type: 'bind', source: join(dir, 'hosts'), options: ['rbind', 'rprivate', 'rw'] },
     { destination: '/dev/shm', type: 'bind', source: join(dir, 'shm'), options: ['rbind', 'rw'] },
-  ], '/host/vgpu', false);
+  ], false);
   t.same(r.kv, [
     ['mount', 'proc|proc|/proc|nosuid,noexec,nodev'],
     ['mount', 'bind|file:m1|/etc/hosts|rw'],
@@ -26,18 +26,24 @@ t.test('mounts', async (t) => {
   ]);
   t.equal(r.files.length, 1);
   t.equal(r.files[0]!.data.toString(), '127.0.0.1 localhost\n', 'files travel as copies');
-  t.throws(() => translateMounts([{ destination: '/data', type: 'bind', source: join(dir, 'data'), options: ['rbind'] }], '/host/vgpu', false),
+  t.throws(() => translateMounts([{ destination: '/data', type: 'bind', source: join(dir, 'data'), options: ['rbind'] }], false),
     /host directories .* cannot be shared with a pod VM/, 'a host directory is an error, not skipped');
-  t.throws(() => translateMounts([{ destination: '/x', type: 'nfs', source: 'srv:/x' }], '', false), /not supported/);
+  t.throws(() => translateMounts([{ destination: '/x', type: 'nfs', source: 'srv:/x' }], false), /not supported/);
 });
 
-t.test('a vGPU pod: the pod VM\'s libvgpu and Xen devices, the xen transport', async (t) => {
-  const r = translateMounts([
-    { destination: '/usr/local/xen-cri/vgpu/lib', type: 'bind', source: '/host/vgpu', options: ['rbind', 'ro'] },
-    { destination: '/run/vgpu', type: 'bind', source: '/run/vgpu/pods/p', options: ['rbind'] },
-  ], '/host/vgpu', true);
-  t.same(r.kv, [['mount', `bind|guest:${GUEST_VGPU_LIB}|/usr/local/xen-cri/vgpu/lib|ro`], ['mount', 'bind|guest:/dev/xen|/dev/xen|']]);
-  t.same(vgpuEnv(['A=1', 'VGPU_PROXY_SOCKET=/run/vgpu/proxy.sock']), ['A=1', 'VGPU_TRANSPORT=xen']);
+t.test('a container given the vGPU: the pod VM\'s libvgpu and Xen devices, the xen transport', async (t) => {
+  // The bundle is as containerd wrote it: the shim adds nothing for the xen backend to take out again.
+  const r = translateMounts([{ destination: '/etc/hosts', type: 'bind', source: join(dir, 'hosts'), options: ['rbind', 'ro'] }], true);
+  t.same(r.kv, [
+    ['mount', 'bind|file:m0|/etc/hosts|ro'],
+    ['mount', `bind|guest:${GUEST_VGPU_LIB}|/usr/local/xen-cri/vgpu/lib|ro`],
+    ['mount', 'bind|guest:/dev/xen|/dev/xen|'],
+  ]);
+  t.same(translateMounts([], false).kv, [], 'no vGPU, no vGPU mounts');
+  t.same(vgpuEnv(['A=1']), ['A=1', 'LD_LIBRARY_PATH=/usr/local/xen-cri/vgpu/lib', 'VGPU_TRANSPORT=xen']);
+  t.same(vgpuEnv(undefined), ['LD_LIBRARY_PATH=/usr/local/xen-cri/vgpu/lib', 'VGPU_TRANSPORT=xen']);
+  t.same(vgpuEnv(['LD_LIBRARY_PATH=/opt/lib', 'VGPU_TRANSPORT=shm', 'VGPU_PROXY_SOCKET=/run/vgpu/proxy.sock', 'B=2']),
+    ['LD_LIBRARY_PATH=/usr/local/xen-cri/vgpu/lib:/opt/lib', 'B=2', 'VGPU_TRANSPORT=xen'], "the library folder first; the image's transport and socket give way to the xen transport");
 });
 
 t.test('process', async (t) => {
@@ -51,5 +57,8 @@ t.test('pod VM size', async (t) => {
   t.same(podSize({}, c), { memoryMiB: 416, vcpus: 1 });
   t.same(podSize({ 'xen-cri.io/memory': '1G', 'xen-cri.io/vcpus': '2' }, c), { memoryMiB: 1184, vcpus: 2 });
   t.same(podSize({ 'io.kubernetes.cri.sandbox-memory': String(512 * 2 ** 20), 'io.kubernetes.cri.sandbox-cpu-quota': '150000', 'io.kubernetes.cri.sandbox-cpu-period': '100000' }, c), { memoryMiB: 672, vcpus: 2 });
-  t.throws(() => podSize({ 'xen-cri.io/memory': 'lots' }, c), /not a size/);
+  t.same(podSize({ 'xen-cri.io/memory': '512' }, c), { memoryMiB: 672, vcpus: 1 }, 'a bare number is MiB');
+  t.same(podSize({ 'xen-cri.io/memory': '1.5Gi' }, c), { memoryMiB: 1696, vcpus: 1 }, 'a size as the vGPU quota is written');
+  t.throws(() => podSize({ 'xen-cri.io/memory': 'lots' }, c), { message: 'backend xen: annotation xen-cri.io/memory="lots" is not a size' });
+  t.throws(() => podSize({ 'xen-cri.io/memory': '0' }, c), /not a size/);
 });

@@ -13,6 +13,8 @@ import { unmountRootfs } from './rootfs.js';
 export interface ProcessBackendOptions {
   runc: string;
   stateDir: string;
+  /** the host's libvgpu folder (the shim config's vgpu.guestLibDir), mounted into containers given the pod's vGPU */
+  vgpuLibDir: string;
 }
 
 export class ProcessBackend implements SandboxBackend {
@@ -35,7 +37,7 @@ export class ProcessBackend implements SandboxBackend {
 
   async createSandbox(pod: PodRequest, events: SandboxEvents): Promise<Sandbox> {
     this.reaper.start();
-    return new ProcessSandbox(pod, this.runcFor(pod.namespace), this.reaper, events, this.log);
+    return new ProcessSandbox(pod, this.runcFor(pod.namespace), this.reaper, events, this.log, this.opts.vgpuLibDir);
   }
 
   async cleanupDead(namespace: string, id: string, bundle: string): Promise<number> {

@@ -3,13 +3,14 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Logger } from 'pino';
-import type { ContainerRequest, ExecRequest, Metrics, PodRequest, ProcessInfo, Sandbox, SandboxEvents } from '../backend.js';
+import type { ContainerRequest, ExecRequest, GpuRequest, Metrics, PodRequest, ProcessInfo, Sandbox, SandboxEvents } from '../backend.js';
 import { notFound, wrap } from '../../ttrpc/status.js';
 import { ProcessIo } from './io.js';
 import type { Reaper } from './reaper.js';
 import type { Runc } from './runc.js';
 import { mountRootfs, unmountRootfs } from './rootfs.js';
 import { cgroupPaths, cgroupV1Metrics } from './stats.js';
+import { injectVgpu, vgpuProcess } from './vgpu.js';
 
 interface Exec {
   id: string;
@@ -27,6 +28,8 @@ interface Container {
   memCgroup: string;
   /** no PID namespace of its own (the pod's or the host's): its init's end does not end its other processes */
   sharedPid: boolean;
+  /** given the pod's vGPU: its execs get the vGPU environment too */
+  gpu: boolean;
   execs: Map<string, Exec>;
 }
 
@@ -56,7 +59,15 @@ export class ProcessSandbox implements Sandbox {
   readonly #oomTimer: NodeJS.Timeout;
   readonly #oomCounts = new Map<string, number>();
 
-  constructor(readonly pod: PodRequest, readonly runc: Runc, readonly reaper: Reaper, readonly events: SandboxEvents, readonly log: Logger) {
+  constructor(
+    readonly pod: PodRequest,
+    readonly runc: Runc,
+    readonly reaper: Reaper,
+    readonly events: SandboxEvents,
+    readonly log: Logger,
+    /** the host's libvgpu folder, mounted into containers given the pod's vGPU */
+    readonly vgpuLibDir: string,
+  ) {
     this.#oomTimer = setInterval(() => this.#checkOom(), 1000);
     this.#oomTimer.unref();
   }
@@ -65,6 +76,9 @@ export class ProcessSandbox implements Sandbox {
     return this.pod.id;
   }
 
+  /** Any container may have the pod's vGPU, at any quota: vgpu-proxy registers the pod or raises its quota for it. */
+  admitGpu(_containerId: string, _want: GpuRequest): void {}
+
   #get(id: string): Container {
     const c = this.#containers.get(id);
     if (!c) throw notFound(`container ${id} is not in pod ${this.pod.id}`);
@@ -72,9 +86,10 @@ export class ProcessSandbox implements Sandbox {
   }
 
   async createContainer(req: ContainerRequest): Promise<number> {
+    if (req.gpu) injectVgpu(req.bundle, this.vgpuLibDir, req.gpu.socketDir);
     const io = new ProcessIo(req.stdio);
     const linux = linuxSpecOf(req.bundle);
-    const c: Container = { id: req.id, bundle: req.bundle, pid: 0, io, rootfsMounted: false, memCgroup: '', sharedPid: sharesPidNamespace(linux), execs: new Map() };
+    const c: Container = { id: req.id, bundle: req.bundle, pid: 0, io, rootfsMounted: false, memCgroup: '', sharedPid: sharesPidNamespace(linux), gpu: !!req.gpu, execs: new Map() };
     const pidFile = path.join(req.bundle, 'init.pid');
     try {
       c.rootfsMounted = await mountRootfs(req.bundle, req.rootfs);
@@ -122,7 +137,7 @@ export class ProcessSandbox implements Sandbox {
     const c = this.#get(req.containerId);
     if (c.execs.has(req.execId)) throw new Error(`exec ${req.execId} already exists in container ${c.id}`);
     const specFile = path.join(c.bundle, `exec-${req.execId}.json`);
-    fs.writeFileSync(specFile, JSON.stringify(req.process));
+    fs.writeFileSync(specFile, JSON.stringify(c.gpu ? vgpuProcess(req.process as { env?: string[] }) : req.process));
     const io = new ProcessIo(req.stdio);
     c.execs.set(req.execId, { id: req.execId, io, specFile, pid: 0 });
   }

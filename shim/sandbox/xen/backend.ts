@@ -9,6 +9,7 @@ import * as path from 'node:path';
 import type { DestinationStream } from 'pino';
 import { execFileSync } from 'node:child_process';
 import pino, { Logger } from 'pino';
+import { parseSize } from '../../../src/vgpu-annotations.js';
 import type { PodRequest, Sandbox, SandboxBackend, SandboxEvents } from '../backend.js';
 import { AgentClient } from './agent-client.js';
 import { readXenConfig, XenConfig } from './config.js';
@@ -20,8 +21,6 @@ export const AGENT_XS_PATH = 'data/xen-cri/agent';
 const ANN = {
   memory: 'xen-cri.io/memory', // MiB or a size with a suffix
   vcpus: 'xen-cri.io/vcpus',
-  vgpu: 'xen-cri.io/vgpu',
-  vgpuMemory: 'xen-cri.io/vgpu-memory',
   // containerd 1.7+: the pod's resources (kubelet's, the RuntimeClass overhead included)
   criMemory: 'io.kubernetes.cri.sandbox-memory',
   criCpuQuota: 'io.kubernetes.cri.sandbox-cpu-quota',
@@ -30,16 +29,17 @@ const ANN = {
 
 export interface XenBackendOptions {
   stateDir?: string;
-  /** the host's libvgpu folder (the shim config's vgpu.guestLibDir): its mounts become the pod VM's copy */
-  vgpuLibDir?: string;
   config?: XenConfig;
 }
 
-function parseBytes(text: string): number {
-  const m = /^(\d+(?:\.\d+)?)\s*([KMGT]?)i?B?$/i.exec(text.trim());
-  if (!m) return NaN;
-  const scale = { '': 1, K: 2 ** 10, M: 2 ** 20, G: 2 ** 30, T: 2 ** 40 }[m[2]!.toUpperCase() as '' | 'K' | 'M' | 'G' | 'T'];
-  return Math.floor(Number(m[1]) * scale);
+/** xen-cri.io/memory: a number of MiB, or a size as the vGPU quota is written (src/vgpu-annotations.ts); NaN where it is neither. */
+function memoryBytes(text: string): number {
+  if (/^\d+$/.test(text)) return Number(text) * 2 ** 20;
+  try {
+    return parseSize(text, ANN.memory);
+  } catch {
+    return NaN;
+  }
 }
 
 /** The pod VM's size: the pod's own request (annotations), else the default, plus the fixed overhead. */
@@ -48,7 +48,7 @@ export function podSize(annotations: Record<string, string>, c: XenConfig): { me
   const own = annotations[ANN.memory];
   const cri = annotations[ANN.criMemory];
   if (own) {
-    const b = /^\d+$/.test(own) ? Number(own) * 2 ** 20 : parseBytes(own);
+    const b = memoryBytes(own);
     if (!(b > 0)) throw new Error(`backend xen: annotation ${ANN.memory}="${own}" is not a size`);
     mib = Math.ceil(b / 2 ** 20);
   } else if (cri && Number(cri) > 0) {
@@ -97,11 +97,8 @@ export class XenBackend implements SandboxBackend {
   constructor(opts: XenBackendOptions = {}, log?: Logger) {
     this.stateDir = path.join(opts.stateDir ?? '/run/xen-cri', 'xen');
     this.#config = opts.config ?? null;
-    this.vgpuLibDir = opts.vgpuLibDir ?? '/opt/xen-cri/lib/vgpu';
     this.log = log ?? pino({ level: 'info', base: { runtime: 'xen-cri', backend: 'xen' } }, shimLog());
   }
-
-  readonly vgpuLibDir: string;
 
   get config(): XenConfig {
     this.#config ??= readXenConfig();
@@ -130,13 +127,8 @@ export class XenBackend implements SandboxBackend {
     const c = this.config;
     const t0 = performance.now();
     const size = podSize(pod.annotations, c);
-    const vgpu = pod.annotations[ANN.vgpu] === 'true';
-    let vgpuMemory: number | null = null;
-    if (vgpu) {
-      const q = pod.annotations[ANN.vgpuMemory];
-      vgpuMemory = q ? parseBytes(q) : 0;
-      if (!(vgpuMemory >= 0)) throw new Error(`backend xen: annotation ${ANN.vgpuMemory}="${q}" is not a size`);
-    }
+    // A vGPU pod's VM is marked for vgpu-proxy with its quota (xenstore) and gets the grant frames its channel needs.
+    const vgpuMemory = pod.gpu ? pod.gpu.memQuota : null;
     const domain = new Domain({ name: domainName(pod.id), memoryMiB: size.memoryMiB, vcpus: size.vcpus, vgpuMemory }, c, this.stateDir);
     await domain.create();
     let sandbox: XenSandbox | null = null;
@@ -151,8 +143,8 @@ export class XenBackend implements SandboxBackend {
         closed: (why) => sandbox?.onVmGone(why),
       });
       await agent.ready;
-      sandbox = new XenSandbox(pod, domain, agent, c, events, this.log, this.stateDir, this.vgpuLibDir);
-      this.log.info({ pod: pod.id, domain: domain.spec.name, domid: domain.domid, memory_mib: size.memoryMiB, vcpus: size.vcpus, vgpu,
+      sandbox = new XenSandbox(pod, domain, agent, c, events, this.log, this.stateDir);
+      this.log.info({ pod: pod.id, domain: domain.spec.name, domid: domain.domid, memory_mib: size.memoryMiB, vcpus: size.vcpus, vgpu: !!pod.gpu,
         xl_create_ms: Math.round(tCreated - t0), agent_ms: Math.round(performance.now() - tCreated) }, 'pod VM running');
       return sandbox;
     } catch (err) {

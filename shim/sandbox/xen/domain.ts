@@ -34,7 +34,7 @@ export interface DomainSpec {
   name: string;
   memoryMiB: number;
   vcpus: number;
-  /** MiB of device memory the pod's vGPU may use, or null for no vGPU */
+  /** bytes of device memory each CUDA process of the pod may use (0: vgpu-proxy's default), or null for no vGPU */
   vgpuMemory: number | null;
 }
 

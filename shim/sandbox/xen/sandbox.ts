@@ -7,8 +7,9 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Logger } from 'pino';
-import type { ContainerRequest, ExecRequest, Metrics, PodRequest, ProcessInfo, Sandbox, SandboxEvents } from '../backend.js';
-import { notFound, unimplemented, wrap } from '../../ttrpc/status.js';
+import { ANN_VGPU } from '../../../src/vgpu-annotations.js';
+import type { ContainerRequest, ExecRequest, GpuRequest, Metrics, PodRequest, ProcessInfo, Sandbox, SandboxEvents } from '../backend.js';
+import { failedPrecondition, notFound, unimplemented, wrap } from '../../ttrpc/status.js';
 import { AgentClient, Msg, Pairs, get } from './agent-client.js';
 import type { XenConfig } from './config.js';
 import { Domain } from './domain.js';
@@ -28,6 +29,8 @@ interface Proc {
 interface Container {
   id: string;
   isSandbox: boolean;
+  /** given the pod's vGPU: its processes get the vGPU environment */
+  gpu: boolean;
   state: ContainerState;
   init: Proc;
   execs: Map<string, Proc>;
@@ -40,8 +43,6 @@ export interface XenPodRecord {
   diskDir: string;
   containers: string[];
 }
-
-const GPU_ANNOTATION = 'xen-cri.io/vgpu';
 
 export class XenSandbox implements Sandbox {
   readonly #containers = new Map<string, Container>();
@@ -58,7 +59,6 @@ export class XenSandbox implements Sandbox {
     readonly events: SandboxEvents,
     readonly log: Logger,
     stateDir: string,
-    readonly hostVgpuLibDir: string,
   ) {
     this.#stateFile = path.join(stateDir, `${pod.id}.json`);
     this.#save();
@@ -68,8 +68,16 @@ export class XenSandbox implements Sandbox {
     return this.pod.id;
   }
 
-  get vgpu(): boolean {
-    return this.pod.annotations[GPU_ANNOTATION] === 'true';
+  /**
+   * The pod VM's vGPU is set when the VM is created (its xenstore mark and quota, domain.ts): a
+   * container may ask for it, at no more than the pod's quota, only where the pod asked itself.
+   */
+  admitGpu(containerId: string, want: GpuRequest): void {
+    const have = this.pod.gpu;
+    if (!have) throw failedPrecondition(`container ${containerId} asks for a vGPU but its pod ${this.pod.id} did not: with the xen backend the pod itself needs the annotation ${ANN_VGPU}`);
+    if (want.memQuota !== 0 && (have.memQuota === 0 || want.memQuota > have.memQuota)) {
+      throw failedPrecondition(`container ${containerId} asks for ${want.memQuota} bytes of vGPU memory, more than its pod ${this.pod.id} (${have.memQuota || 'the default'}): with the xen backend the pod VM's quota is set when it is created`);
+    }
   }
 
   /** What `shim delete` needs after this shim died: the domain and the loop devices. */
@@ -136,7 +144,7 @@ export class XenSandbox implements Sandbox {
   async createContainer(req: ContainerRequest): Promise<number> {
     if (this.#containers.has(req.id)) throw new Error(`container ${req.id} exists in pod ${this.pod.id}`);
     const io = new XenIo(req.stdio);
-    const c: Container = { id: req.id, isSandbox: req.isSandbox, state: 'created', init: { io, spec: null, started: false, exited: false }, execs: new Map(), disks: [] };
+    const c: Container = { id: req.id, isSandbox: req.isSandbox, gpu: !!req.gpu, state: 'created', init: { io, spec: null, started: false, exited: false }, execs: new Map(), disks: [] };
     if (req.isSandbox) {
       // The pause container is the pod VM itself: it runs from createSandbox until the pod is removed.
       this.#containers.set(req.id, c);
@@ -155,8 +163,8 @@ export class XenSandbox implements Sandbox {
       this.#containers.set(req.id, c);
       this.#save();
       const tAttach = performance.now();
-      const proc = { ...spec.process, env: this.vgpu ? vgpuEnv(spec.process.env ?? []) : spec.process.env };
-      const mounts = translateMounts(spec.mounts ?? [], this.hostVgpuLibDir, this.vgpu);
+      const proc = { ...spec.process, env: c.gpu ? vgpuEnv(spec.process.env) : spec.process.env };
+      const mounts = translateMounts(spec.mounts ?? [], c.gpu);
       for (const f of mounts.files) await this.agent.request(Msg.FILE, [['cid', req.id], ['name', f.name]], `copy ${f.name} into container ${req.id}`, f.data);
       const kv: Pairs = [
         ['cid', req.id],
@@ -201,7 +209,7 @@ export class XenSandbox implements Sandbox {
     const p = c.execs.get(execId);
     if (!p || !p.spec) throw notFound(`exec ${execId} is not in container ${containerId}`);
     if (p.started) throw new Error(`exec ${execId}: cannot start: it was started`);
-    const spec = { ...p.spec, env: this.vgpu ? vgpuEnv(p.spec.env ?? []) : p.spec.env };
+    const spec = { ...p.spec, env: c.gpu ? vgpuEnv(p.spec.env) : p.spec.env };
     await this.agent.request(Msg.EXEC, [['cid', containerId], ['eid', execId], ...processPairs(spec, !!p.io.stdio.stdin)], `exec ${execId} in container ${containerId}`);
     p.started = true;
     p.io.pipeStdin((d) => this.agent.send(Msg.STDIN, [['cid', containerId], ['eid', execId], ...(d ? [] : [['eof', '1'] as [string, string]])], d ?? undefined));

@@ -1,12 +1,13 @@
 // From an OCI bundle (config.json, as containerd's CRI wrote it for the
 // host) to what the guest agent runs: the process, and mounts that make sense
 // inside a pod VM.  Host files (hosts, resolv.conf, hostname, termination
-// log) travel as copies; the pod's /dev/shm becomes a tmpfs of the VM; the
-// vGPU library is the pod VM's own copy and the vGPU channel is the xen
-// transport's devices.  Any other host directory cannot reach a pod VM: that
-// is an error, never a silent omission.
+// log) travel as copies; the pod's /dev/shm becomes a tmpfs of the VM.  Any
+// other host directory cannot reach a pod VM: that is an error, never a silent
+// omission.  A container given the pod's vGPU gets the pod VM's own copy of
+// libvgpu and the Xen devices of its channel (grants, event channels,
+// xenstore), and VGPU_TRANSPORT=xen.
 import * as fs from 'node:fs';
-import { GUEST_LIB_DIR, GUEST_SOCKET_DIR } from '../../pod-vgpu/pod-gpu.js';
+import { GUEST_LIB_DIR, withVgpuEnv } from '../../pod-vgpu/container-env.js';
 import type { Pairs } from './agent-client.js';
 
 export interface OciProcess {
@@ -53,10 +54,11 @@ export function processPairs(p: OciProcess, withStdin: boolean): Pairs {
 
 /**
  * The mounts of a container for the agent (TYPE|SOURCE|DEST|OPTIONS) and the
- * files to copy first.  vgpu: the pod has a vGPU (host library and socket
- * mounts are replaced by the pod VM's library and Xen devices).
+ * files to copy first.  vgpu: the container is given the pod's vGPU (the pod
+ * VM's libvgpu at GUEST_LIB_DIR, read-only, and its Xen devices, after the
+ * bundle's own mounts).
  */
-export function translateMounts(mounts: OciMount[], hostVgpuLibDir: string, vgpu: boolean): Translated {
+export function translateMounts(mounts: OciMount[], vgpu: boolean): Translated {
   const kv: Pairs = [];
   const files: GuestFile[] = [];
   for (const [i, m] of mounts.entries()) {
@@ -74,11 +76,6 @@ export function translateMounts(mounts: OciMount[], hostVgpuLibDir: string, vgpu
       kv.push(['mount', 'tmpfs|shm|/dev/shm|nosuid,nodev,noexec,mode=1777,size=65536k']);
       continue;
     }
-    if (vgpu && (src === hostVgpuLibDir || m.destination === GUEST_LIB_DIR)) {
-      kv.push(['mount', `bind|guest:${GUEST_VGPU_LIB}|${m.destination}|ro`]);
-      continue;
-    }
-    if (vgpu && m.destination === GUEST_SOCKET_DIR) continue; // the shm transport's socket: xen guests use grants instead
     let st: fs.Stats;
     try {
       st = fs.statSync(src);
@@ -92,13 +89,14 @@ export function translateMounts(mounts: OciMount[], hostVgpuLibDir: string, vgpu
     kv.push(['mount', `bind|file:${name}|${m.destination}|${opts.join(',')}`]);
   }
   if (vgpu) {
+    kv.push(['mount', `bind|guest:${GUEST_VGPU_LIB}|${GUEST_LIB_DIR}|ro`]);
     // libvgpu's xen transport: grants, event channels and xenstore, through the pod VM's devices.
     kv.push(['mount', 'bind|guest:/dev/xen|/dev/xen|']);
   }
   return { kv, files };
 }
 
-/** The vGPU environment inside a pod VM: the xen transport, whatever the socket variable says. */
-export function vgpuEnv(env: string[]): string[] {
-  return [...env.filter((e) => !e.startsWith('VGPU_TRANSPORT=') && !e.startsWith('VGPU_PROXY_SOCKET=')), 'VGPU_TRANSPORT=xen'];
+/** The vGPU environment inside a pod VM: the library folder first, the xen transport (a socket the image names means nothing there). */
+export function vgpuEnv(env: string[] | undefined): string[] {
+  return withVgpuEnv(env, [['VGPU_TRANSPORT', 'xen']], ['VGPU_PROXY_SOCKET']);
 }

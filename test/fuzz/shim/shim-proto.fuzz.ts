@@ -50,6 +50,7 @@ class FakeSandbox implements Sandbox {
   readonly #pids = new Map<string, number>();
   #next = 1000;
   constructor(readonly id: string, readonly events: SandboxEvents) {}
+  admitGpu(): void {}
   async createContainer(req: { id: string }): Promise<number> {
     checkId('container id', req.id);
     this.#pids.set(`${req.id}/`, ++this.#next);
