@@ -1,7 +1,7 @@
 // vgpu-device-plugin's settings, from the command line.
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
-import { parseSize } from '../src/vgpu-annotations.js';
+import { parseSize } from '../src/gpu-annotations.js';
 import { DEVICE_PLUGIN_DIR } from './api.js';
 import type { Capacity } from './devices.js';
 
@@ -41,7 +41,7 @@ given N x unit of vGPU memory by the xen-cri runtime.
 const MIB = 2 ** 20;
 const RESOURCE = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?\/[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/;
 
-/** A size flag in MiB, through the annotations' size parser (src/vgpu-annotations.ts): 'whole' refuses a part of a MiB, 'down' and 'up' round. */
+/** A size flag in MiB, through the annotations' size parser (src/gpu-annotations.ts): 'whole' refuses a part of a MiB, 'down' and 'up' round. */
 function mib(flag: string, text: string, round: 'whole' | 'down' | 'up'): number {
   let bytes: number;
   try {

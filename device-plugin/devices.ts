@@ -2,7 +2,7 @@
 // reserve, cut into units of a whole number of MiB, one device id per unit.
 // A container that gets N of them is allowed N units, which the shim reads
 // from the annotations Allocate answers (the same ones a GPU pod would carry).
-import { ANN_VGPU, ANN_VGPU_MEMORY, formatMiB } from '../src/vgpu-annotations.js';
+import { ANN_VGPU, ANN_VGPU_MEMORY, formatMiB } from '../src/gpu-annotations.js';
 
 export interface Capacity {
   /** the GPU's ordinal, part of each device id */
@@ -38,7 +38,7 @@ export function isDeviceId(c: Capacity, id: string): boolean {
   return /^(0|[1-9][0-9]{0,8})$/.test(n) && Number(n) < unitCount(c);
 }
 
-/** What Allocate answers for `units` units: the annotations the shim reads (src/vgpu-annotations.ts). */
+/** What Allocate answers for `units` units: the annotations the shim reads (src/gpu-annotations.ts). */
 export function allocationAnnotations(units: number, unitMiB: number): Record<string, string> {
   return { [ANN_VGPU]: 'true', [ANN_VGPU_MEMORY]: formatMiB(units * unitMiB) };
 }

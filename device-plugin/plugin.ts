@@ -13,7 +13,7 @@ import * as path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import { ControlClient } from '../src/proxy-control-client.js';
-import { ANN_VGPU_MEMORY } from '../src/vgpu-annotations.js';
+import { ANN_VGPU_MEMORY } from '../src/gpu-annotations.js';
 import { API_VERSION, HEALTHY, KUBELET_SOCKET, UNHEALTHY, deviceApi, type ContainerPreferredAllocationRequest, type Device, type DevicePluginOptions } from './api.js';
 import type { PluginConfig } from './config.js';
 import { allocationAnnotations, deviceIds, isDeviceId, preferredAllocation } from './devices.js';

@@ -1,6 +1,6 @@
 // Where the runtime finds its own files: the folder above this module that
 // holds package.json (the checkout, or the installed tree), whether this runs
-// compiled (dist/src/) or from source (src/, in tests).
+// compiled (under dist/) or from source (in tests).
 import { existsSync } from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';

@@ -1,7 +1,7 @@
 // The shim's side of a pod's vGPU: vgpu-proxy's registration of the pod.  A
 // pod asks for a vGPU with its annotations, a container with its own (a
 // device plugin's Allocate answer), read once by readGpuRequest
-// (src/vgpu-annotations.ts says what they accept).  The shim registers the pod
+// (src/gpu-annotations.ts says what they accept).  The shim registers the pod
 // with vgpu-proxy (which then listens on a socket of the pod's own) when the
 // pod or its first GPU container asks, raises its quota to a container's that
 // asks for more, and unregisters it when the pod is removed.  What a container
@@ -10,12 +10,12 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Logger } from 'pino';
-import { gpuRequest, type GpuRequest } from '../../src/vgpu-annotations.js';
+import { gpuRequest, type GpuRequest } from '../../src/gpu-annotations.js';
 import { ControlClient, PodRegistration } from '../../src/proxy-control-client.js';
 import type { ShimConfig } from '../config.js';
 import { invalidArgument, failedPrecondition } from '../ttrpc/status.js';
 
-/** The vGPU a pod's or a container's annotations ask for (src/vgpu-annotations.ts); one it cannot read is InvalidArgument. */
+/** The vGPU a pod's or a container's annotations ask for (src/gpu-annotations.ts); one it cannot read is InvalidArgument. */
 export function readGpuRequest(annotations: Record<string, string>): GpuRequest | null {
   try {
     return gpuRequest(annotations);

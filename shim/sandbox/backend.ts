@@ -7,13 +7,13 @@
 // events; a backend only does the work and reports exits.
 //
 // A pod's vGPU: the shim reads what the pod and each container ask for
-// (src/vgpu-annotations.ts, once) and registers the pod with vgpu-proxy
+// (src/gpu-annotations.ts, once) and registers the pod with vgpu-proxy
 // (shim/pod-vgpu/pod-gpu.ts); the backend wires it into what it runs: the
 // process backend mounts the pod's proxy socket and the host's libvgpu
 // (process/vgpu.ts), the xen backend marks the pod VM in xenstore for
 // vgpu-proxy and gives its containers the VM's libvgpu and Xen devices
 // (xen/domain.ts, xen/spec.ts).
-import type { GpuRequest } from '../../src/vgpu-annotations.js';
+import type { GpuRequest } from '../../src/gpu-annotations.js';
 
 export type { GpuRequest };
 

@@ -4,7 +4,7 @@
 import t from 'tap';
 import { allocationAnnotations, deviceIds, isDeviceId, preferredAllocation, unitCount } from '../../device-plugin/devices.js';
 import { parseConfig, USAGE } from '../../device-plugin/config.js';
-import { formatMiB, gpuRequest, parseSize } from '../../src/vgpu-annotations.js';
+import { formatMiB, gpuRequest, parseSize } from '../../src/gpu-annotations.js';
 
 t.test('units and ids', async (t) => {
   const c = { gpu: 1, totalMiB: 81920, reserveMiB: 1000, unitMiB: 256 };

@@ -9,7 +9,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { startProxy } from '../../devkit/proxy-process.js';
-import { gpuRequest } from '../../src/vgpu-annotations.js';
+import { gpuRequest } from '../../src/gpu-annotations.js';
 import { FakeKubelet, PluginProcess, until } from './kubelet-side.js';
 
 t.test('device plugin and a kubelet', async (t) => {

@@ -44,7 +44,7 @@ t.test('process states', async (t) => {
 });
 
 t.test('vGPU annotations', async (t) => {
-  // What the reader accepts: test/src/vgpu-annotations.test.ts.  The shim answers what it refuses with InvalidArgument.
+  // What the reader accepts: test/src/gpu-annotations.test.ts.  The shim answers what it refuses with InvalidArgument.
   t.same(readGpuRequest({ 'xen-cri.io/vgpu': 'true', 'xen-cri.io/vgpu-memory': '4G' }), { memQuota: 4 * 2 ** 30 });
   t.equal(readGpuRequest({}), null);
   const refused: Record<string, string>[] = [{ 'xen-cri.io/vgpu': 'yes' }, { 'xen-cri.io/vgpu-memory': '1G' }, { 'xen-cri.io/vgpu': 'true', 'xen-cri.io/vgpu-memory': 'lots' }];

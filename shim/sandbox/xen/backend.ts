@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import type { DestinationStream } from 'pino';
 import { execFileSync } from 'node:child_process';
 import pino, { Logger } from 'pino';
-import { parseSize } from '../../../src/vgpu-annotations.js';
+import { parseSize } from '../../../src/gpu-annotations.js';
 import type { PodRequest, Sandbox, SandboxBackend, SandboxEvents } from '../backend.js';
 import { AgentClient } from './agent-client.js';
 import { readXenConfig, XenConfig } from './config.js';
@@ -32,7 +32,7 @@ export interface XenBackendOptions {
   config?: XenConfig;
 }
 
-/** xen-cri.io/memory: a number of MiB, or a size as the vGPU quota is written (src/vgpu-annotations.ts); NaN where it is neither. */
+/** xen-cri.io/memory: a number of MiB, or a size as the vGPU quota is written (src/gpu-annotations.ts); NaN where it is neither. */
 function memoryBytes(text: string): number {
   if (/^\d+$/.test(text)) return Number(text) * 2 ** 20;
   try {

@@ -7,7 +7,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Logger } from 'pino';
-import { ANN_VGPU } from '../../../src/vgpu-annotations.js';
+import { ANN_VGPU } from '../../../src/gpu-annotations.js';
 import type { ContainerRequest, ExecRequest, GpuRequest, Metrics, PodRequest, ProcessInfo, Sandbox, SandboxEvents } from '../backend.js';
 import { failedPrecondition, notFound, unimplemented, wrap } from '../../ttrpc/status.js';
 import { AgentClient, Msg, Pairs, get } from './agent-client.js';

@@ -1,7 +1,7 @@
-// The one reader of the vGPU annotations (src/vgpu-annotations.ts): what it
+// The one reader of the vGPU annotations (src/gpu-annotations.ts): what it
 // accepts and what it refuses, with the error text containerd shows.
 import t from 'tap';
-import { ANN_VGPU, ANN_VGPU_MEMORY, formatMiB, gpuRequest, parseSize } from '../../src/vgpu-annotations.js';
+import { ANN_VGPU, ANN_VGPU_MEMORY, formatMiB, gpuRequest, parseSize } from '../../src/gpu-annotations.js';
 
 const G = 2 ** 30;
 const M = 2 ** 20;
