@@ -38,8 +38,19 @@ export class GraphNodes {
     return this.#weight.get(id) ?? 0;
   }
 
-  /** Whether `more` nodes fit under the limit. */
+  /**
+   * Whether `more` nodes fit under the limit.  Executable graphs go with
+   * their context without passing here: near the limit, the weights of ids
+   * no longer in the handle table are given back first.
+   */
   fits(more: number): boolean {
+    if (this.#total + more <= this.limit) return true;
+    for (const [id, w] of this.#weight) {
+      if (!this.handles.get(id, 'graph') && !this.handles.get(id, 'graphExec')) {
+        this.#total -= w;
+        this.#weight.delete(id);
+      }
+    }
     return this.#total + more <= this.limit;
   }
 

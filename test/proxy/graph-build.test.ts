@@ -182,6 +182,13 @@ t.test('child graphs count with their clones: nesting cannot multiply past the n
   t.equal(f.call(W.Op.GRAPH_DESTROY, [[top, 0]]).r, SUCCESS);
   t.equal(f.s.graphNodes.weight(top), 0, 'a destroyed graph gives its nodes back');
   t.equal(f.call(W.Op.GRAPH_INSTANTIATE, [[mid, 0], u64(0)]).r, SUCCESS, 'now an executable copy of mid fits');
+  let execs = 1;
+  while (execs < 20 && f.call(W.Op.GRAPH_INSTANTIATE, [[mid, 0], u64(0)]).r === SUCCESS) execs++;
+  t.equal(execs, 8, "eight executable copies of mid's 110 nodes fit beside the 120 of leaf and mid, a ninth does not");
+  // Executable graphs go with their context (Session.destroyContext drops its handles): their nodes count no more.
+  const ctx = [...f.s.handles.entries('ctx')][0]![0];
+  f.s.handles.dropContext(ctx);
+  t.equal(f.call(W.Op.GRAPH_INSTANTIATE, [[mid, 0], u64(0)]).r, SUCCESS, 'after the context went, an executable copy fits again');
 });
 
 t.test('node lists answer the proxy\'s ids; a destroyed graph\'s nodes are gone', async (t) => {
