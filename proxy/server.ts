@@ -11,6 +11,9 @@ import * as C from './native/libc.js';
 import { listenUnix } from './channel/unix-socket.js';
 import type { ProxyConfig } from './config.js';
 import type { GuestEnded, GuestWorkerData } from './guest/serve-guest.js';
+import { GuestDirectory } from './metrics/guest-directory.js';
+import { SNAP_BYTES } from './metrics/guest-stats.js';
+import { STATS_FD } from './metrics/stats-pipe.js';
 
 const SHUT_RDWR = 2;
 
@@ -32,6 +35,8 @@ export class ProxyServer {
   readonly #listeners = new Set<Listener>();
   #main: Listener | null = null;
   #nextGuest = 1;
+  /** Every guest server's figures, as they report them (proxy/metrics). */
+  readonly directory = new GuestDirectory();
 
   constructor(readonly config: ProxyConfig, readonly log: Logger) {}
 
@@ -78,6 +83,7 @@ export class ProxyServer {
     for (const id of listener.guests) {
       const g = this.#guests.get(id);
       if (!g) continue;
+      this.directory.stopping(id);
       if (g instanceof Worker) await g.terminate();
       else g.kill('SIGTERM');
     }
@@ -87,43 +93,78 @@ export class ProxyServer {
     const guestId = this.#nextGuest++;
     listener.guests.add(guestId);
     const config = { ...this.config, ...listener.overrides };
-    if (config.guestIsolation === 'thread') this.#startThread(fd, guestId, config);
-    else this.#startProcess(fd, guestId, config);
+    this.directory.started(guestId, listener.pod);
+    if (config.guestIsolation === 'thread') this.#startThread(fd, guestId, config, listener.pod);
+    else this.#startProcess(fd, guestId, config, listener.pod);
     this.#guests.get(guestId)?.once('exit', () => listener.guests.delete(guestId));
   }
 
-  #startThread(fd: number, guestId: number, config: ProxyConfig): void {
-    const data: GuestWorkerData = { fd, guestId, config, stop: this.#stop };
+  #startThread(fd: number, guestId: number, config: ProxyConfig, pod: string): void {
+    const data: GuestWorkerData = { fd, guestId, config, pod, stop: this.#stop };
     const w = new Worker(workerUrl('./guest/guest-thread.js'), { workerData: data });
     this.#guests.set(guestId, w);
-    w.on('message', (m: GuestEnded) => this.log.debug({ guest: m.guestId, reason: m.reason, served: m.served }, 'guest worker finished'));
+    w.on('message', (m: GuestEnded | { stats: Float64Array }) => {
+      if ('stats' in m) this.directory.update(guestId, m.stats);
+      else this.log.debug({ guest: m.guestId, reason: m.reason, served: m.served }, 'guest worker finished');
+    });
     w.on('error', (err) => {
       // A bug in the worker: only this guest is affected.
       this.log.error({ guest: guestId, err }, 'guest worker crashed: that guest is disconnected');
       C.close(fd);
     });
-    w.on('exit', () => this.#guests.delete(guestId));
+    w.on('exit', () => {
+      this.#guests.delete(guestId);
+      this.directory.ended(guestId);
+    });
   }
 
-  #startProcess(fd: number, guestId: number, config: ProxyConfig): void {
-    const settings = JSON.stringify({ guestId, config });
+  #startProcess(fd: number, guestId: number, config: ProxyConfig, pod: string): void {
+    const settings = JSON.stringify({ guestId, config, pod });
     let child: ChildProcess;
     try {
-      // The guest's socket becomes the child's descriptor 3; the child's logs go where ours go.
+      // The guest's socket becomes the child's descriptor 3, the pipe of its figures descriptor 4;
+      // the child's logs go where ours go.
       // VGPU_GUEST_NODE_ARGS: extra Node.js flags for guest servers (e.g. --cpu-prof to profile one).
       const nodeArgs = (process.env.VGPU_GUEST_NODE_ARGS ?? '').split(' ').filter(Boolean);
       child = spawn(process.execPath, [...nodeArgs, fileURLToPath(workerUrl('./guest/guest-process.js'))], {
-        stdio: ['ignore', 'inherit', 'inherit', fd],
+        stdio: ['ignore', 'inherit', 'inherit', fd, 'pipe'],
         env: { ...process.env, VGPU_GUEST_SETTINGS: settings, VGPU_PROXY_PID: String(process.pid) },
       });
     } finally {
       C.close(fd);
     }
     this.#guests.set(guestId, child);
-    child.on('error', (err) => this.log.error({ guest: guestId, err: err.message }, 'cannot start the guest server process'));
+    this.#readStats(child, guestId);
+    child.on('error', (err) => {
+      this.log.error({ guest: guestId, err: err.message }, 'cannot start the guest server process');
+      this.directory.ended(guestId);
+    });
     child.on('exit', (code, signal) => {
       this.#guests.delete(guestId);
       if (signal || (code !== 0 && code !== 3)) this.log.error({ guest: guestId, code, signal }, 'guest server process died: that guest is disconnected');
+    });
+    // 'close' comes after the figures' pipe is drained: its last snapshot says how the guest ended.
+    child.on('close', () => this.directory.ended(guestId));
+  }
+
+  /** Cuts the child's figures pipe into snapshots (SNAP_BYTES each) for the directory. */
+  #readStats(child: ChildProcess, guestId: number): void {
+    const pipe = child.stdio[STATS_FD];
+    if (!pipe) return;
+    let held: Buffer = Buffer.alloc(0);
+    pipe.on('data', (chunk: Buffer) => {
+      held = held.length ? Buffer.concat([held, chunk]) : chunk;
+      let at = 0;
+      for (; held.length - at >= SNAP_BYTES; at += SNAP_BYTES) {
+        // Copied out: a Float64Array needs its own aligned buffer.
+        const snap = new Float64Array(SNAP_BYTES / 8);
+        new Uint8Array(snap.buffer).set(held.subarray(at, at + SNAP_BYTES));
+        if (!this.directory.update(guestId, snap)) this.log.debug({ guest: guestId }, 'guest server sent figures that are not a snapshot: ignored');
+      }
+      held = held.subarray(at);
+    });
+    pipe.on('error', () => {
+      /* the child is gone; 'close' accounts for it */
     });
   }
 
@@ -139,6 +180,7 @@ export class ProxyServer {
     }
     const pending = [...this.#guests.values()].map((g) => new Promise<void>((resolve) => g.once('exit', () => resolve())));
     // Guest processes end at SIGTERM (the driver frees what they held); guest threads see the stop flag.
+    for (const id of this.#guests.keys()) this.directory.stopping(id);
     for (const g of this.#guests.values()) if (!(g instanceof Worker)) g.kill('SIGTERM');
     await Promise.race([Promise.all(pending), new Promise((r) => setTimeout(r, 5000))]);
     for (const g of this.#guests.values()) {

@@ -3,10 +3,12 @@
 // later call returns the sticky error, in every context of the process), so
 // only separate processes keep one guest's fault from reaching the others.
 // vgpu-proxy starts this with the guest's socket as descriptor 3 and the
-// settings in VGPU_GUEST_SETTINGS; when this process ends, the driver frees
-// whatever the guest still held.
+// settings in VGPU_GUEST_SETTINGS, and a pipe for the guest's figures as
+// descriptor 4 (proxy/metrics/stats-pipe.ts); when this process ends, the
+// driver frees whatever the guest still held.
 import * as C from '../native/libc.js';
 import { serveGuest } from './serve-guest.js';
+import { pipeSink } from '../metrics/stats-pipe.js';
 
 const GUEST_SOCKET_FD = 3;
 // If vgpu-proxy dies, so does this process: its guest then sees the socket close at once.
@@ -14,5 +16,5 @@ const parent = Number(process.env.VGPU_PROXY_PID);
 C.prctl(C.PR_SET_PDEATHSIG, C.SIGKILL, 0, 0, 0);
 if (C.getppid() !== parent) process.exit(0);
 const settings = JSON.parse(process.env.VGPU_GUEST_SETTINGS ?? '{}');
-const ended = serveGuest({ fd: GUEST_SOCKET_FD, guestId: settings.guestId, config: settings.config, stop: new SharedArrayBuffer(4) });
+const ended = serveGuest({ fd: GUEST_SOCKET_FD, guestId: settings.guestId, config: settings.config, pod: settings.pod ?? '', stop: new SharedArrayBuffer(4) }, pipeSink());
 process.exitCode = ended.reason === 'fault' || ended.reason === 'refused' ? 3 : 0;

@@ -22,11 +22,15 @@ import { opTable } from '../ops/index.js';
 import { EndReason, ServeLoop } from './serve-loop.js';
 import { ModuleCache } from './module-cache.js';
 import { DeviceFacts, Session } from './session.js';
+import { GuestStats, StatsSink, GuestIdentity } from '../metrics/guest-stats.js';
+import { containerOfPid } from '../metrics/container.js';
 
 export interface GuestWorkerData {
   fd: number;
   guestId: number;
   config: ProxyConfig;
+  /** the registered pod whose socket the guest came through ('' for the proxy's own socket) */
+  pod: string;
   /** Set non-zero to make the loop finish (thread mode). */
   stop: SharedArrayBuffer;
 }
@@ -73,13 +77,18 @@ interface Accepted {
   /** log fields that say where the guest is */
   where: Record<string, unknown>;
   memQuota: number;
+  /** whom the guest's figures describe */
+  who: GuestIdentity;
 }
 
 /** The transport's hand-over: shm on the proxy's sockets, xen on the private socket of xen-rendezvous.ts. */
 function accept(fd: number, scratch: C.NativeMemory, config: ProxyConfig): Accepted {
   if (config.xenHandover) {
     const h = acceptXenHandover(fd, scratch);
-    return { region: h.region, link: h.link, cred: h.cred, client: h.client, where: { transport: 'xen', domid: h.domid }, memQuota: h.memQuota || config.memQuota };
+    return {
+      region: h.region, link: h.link, cred: h.cred, client: h.client, where: { transport: 'xen', domid: h.domid }, memQuota: h.memQuota || config.memQuota,
+      who: { guestId: 0, pid: 0, domid: h.domid, transport: 'xen', client: h.client },
+    };
   }
   const h = acceptHandover(fd, scratch);
   return {
@@ -89,12 +98,20 @@ function accept(fd: number, scratch: C.NativeMemory, config: ProxyConfig): Accep
     client: h.client,
     where: { transport: 'shm', guest_pid: h.cred.pid, guest_uid: h.cred.uid },
     memQuota: config.memQuota,
+    who: { guestId: 0, pid: h.cred.pid, domid: -1, transport: 'shm', client: h.client },
   };
 }
 
-export function serveGuest(data: GuestWorkerData): GuestEnded {
+/**
+ * Serves one guest until it leaves.  sink receives the guest's figures
+ * (proxy/metrics/guest-stats.ts) every second and as it ends; the caller
+ * passes them to vgpu-proxy's main process.
+ */
+export function serveGuest(data: GuestWorkerData, sink: StatsSink | null = null): GuestEnded {
   const { fd, guestId, config } = data;
-  const baseLog = pino({ level: config.logLevel, base: { service: 'vgpu-proxy', guest: guestId } }, pino.destination({ dest: 1, sync: true }));
+  const base: Record<string, unknown> = { service: 'vgpu-proxy', guest: guestId };
+  if (data.pod) base.pod = data.pod;
+  const baseLog = pino({ level: config.logLevel, base }, pino.destination({ dest: 1, sync: true }));
   const scratch = C.allocScratch(32768);
   let handover: Accepted;
   try {
@@ -105,9 +122,16 @@ export function serveGuest(data: GuestWorkerData): GuestEnded {
     baseLog.warn({ code, reason: msg }, 'guest refused at hand-over');
     sendWelcome(fd, scratch, CUDA_ERROR_INVALID_VALUE, guestId, `${code}: ${msg}`);
     C.close(fd);
+    if (sink) {
+      const stats = new GuestStats();
+      stats.attach(sink, { guestId, pid: 0, domid: -1, transport: config.xenHandover ? 'xen' : 'shm', client: '' });
+      stats.finish('refused', code, null);
+    }
     return { guestId, reason: 'refused', served: 0 };
   }
-  const log = baseLog.child({ ...handover.where, client: handover.client });
+  // The container, when the guest's pid tells it (shm guests of runc containers): refusals name it.
+  const container = containerOfPid(handover.who.pid);
+  const log = baseLog.child({ ...handover.where, client: handover.client, ...(container ? { container } : {}) });
   const driver = openDriver(config, scratch);
   if (!driver.cuda) log.warn({ reason: driver.why }, 'no GPU for this guest: CUDA requests will fail with CUDA_ERROR_NO_DEVICE');
   const { region, link } = handover;
@@ -125,6 +149,10 @@ export function serveGuest(data: GuestWorkerData): GuestEnded {
       log.warn({ err: (err as Error).message, dir: config.moduleCacheDir }, 'module cache unusable: every image will be sent');
     }
   }
+  if (sink) {
+    session.stats.attach(sink, { ...handover.who, guestId });
+    session.stats.publish(performance.now(), 0, handover.memQuota, session.pinnedBytes, config.pinnedQuota);
+  }
   Atomics.store(region.ctrl, CtrlWord.proxyState, W.PEER_ALIVE);
   sendWelcome(fd, scratch, 0, guestId, '');
   log.info({ arena: region.layout.arenaSize, req_ring: region.layout.reqRingSize, rsp_ring: region.layout.rspRingSize }, 'guest connected');
@@ -133,6 +161,8 @@ export function serveGuest(data: GuestWorkerData): GuestEnded {
   const reason = loop.run();
   if (loop.fault) log.warn({ code: loop.fault.code, reason: loop.fault.message }, 'guest broke the channel protocol: channel closed');
   const released = session.releaseAll();
+  session.refusals.flush(performance.now(), true);
+  session.stats.finish(reason, loop.fault?.code ?? null, released);
   Atomics.store(region.ctrl, CtrlWord.proxyState, reason === 'fault' ? W.PEER_FAULTED : W.PEER_CLOSED);
   Atomics.add(region.ctrl, CtrlWord.wakeWord, 1);
   link.wakeGuest();

@@ -13,6 +13,7 @@ import { RequestReader, ResponseWriter } from '../channel/rings.js';
 import type { OpSpec } from '../ops/op.js';
 import { Reply } from '../ops/op.js';
 import type { Session } from './session.js';
+import { Refusal } from '../metrics/guest-stats.js';
 
 export type EndReason = 'guest_closed' | 'guest_gone' | 'fault' | 'stopped';
 
@@ -26,6 +27,8 @@ export interface LoopOptions {
 const SLEEP_MS = 1000;
 /** How often a sleeping loop looks at arena copies still in flight. */
 const HELD_POLL_MS = 1;
+/** A stream of unanswered requests looks at the clock (for the figures' flush) once per this many: a power of two. */
+const FLUSH_CHECK = 1024;
 
 export class ServeLoop {
   #reader: RequestReader;
@@ -39,6 +42,8 @@ export class ServeLoop {
   /** This thread's capture mode (CU_STREAM_CAPTURE_MODE_GLOBAL at start). */
   #captureMode = 0;
   readonly #wakeEvery: number;
+  /** Unanswered requests served since the clock was last read (a flush is looked for every FLUSH_CHECK of them). */
+  #untimed = 0;
   fault: ChannelFault | null = null;
   served = 0;
   /** Sleeps, and those that ended by timeout with a request already waiting (the guest's kick came late or not at all). */
@@ -124,12 +129,15 @@ export class ServeLoop {
     const spec = this.table[req.op];
     const reply = this.#reply;
     reply.reset();
+    // Answered requests are timed (the guest waits for them); unanswered ones cost no clock read.
+    const timed = (req.flags & W.RF_REPLY) !== 0;
+    const t0 = timed ? performance.now() : 0;
     let result: number;
     if (!spec) {
-      s.log.warn({ op: req.op, seq: req.seq }, 'unknown op: answered CUDA_ERROR_INVALID_VALUE');
+      s.refuse(Refusal.unknown_op, req.op, req.seq);
       result = CUDA_ERROR_INVALID_VALUE;
     } else if (req.payloadLen < spec.payload) {
-      s.log.warn({ op: W.OpName[req.op], seq: req.seq, payload: req.payloadLen, want: spec.payload }, 'request shorter than its struct: answered CUDA_ERROR_INVALID_VALUE');
+      s.refuse(Refusal.short_request, req.op, req.seq, `payload of ${req.payloadLen} bytes, its struct needs ${spec.payload}`);
       result = CUDA_ERROR_INVALID_VALUE;
     } else if (spec.needsDriver && !s.cuda) {
       result = CUDA_ERROR_NO_DEVICE;
@@ -162,6 +170,22 @@ export class ServeLoop {
     this.#freedSinceWake += W.ReqHdr.SIZE + req.payloadLen;
     // Arena space comes back in large pieces: a guest waiting for it is woken at once.
     if (req.flags & W.RF_REPLY || arenaFreed || this.#freedSinceWake >= this.#wakeEvery) this.#wakeGuest();
+    s.stats.record(req, result);
+    if (timed) {
+      const now = performance.now();
+      s.stats.timed(req.op, (now - t0) / 1000);
+      if (now >= s.stats.flushAt) this.#flush(now);
+    } else if ((++this.#untimed & (FLUSH_CHECK - 1)) === 0) {
+      const now = performance.now();
+      if (now >= s.stats.flushAt) this.#flush(now);
+    }
+  }
+
+  /** Sends this guest's figures to the main process (every FLUSH_MS while it is served), and the refusal log's counts. */
+  #flush(now: number): void {
+    const s = this.s;
+    s.stats.publish(now, s.deviceBytes(), s.limits.memQuota, s.pinnedBytes, s.limits.pinnedQuota);
+    s.refusals.flush(now);
   }
 
   /**
@@ -204,6 +228,8 @@ export class ServeLoop {
     const sockEvents = this.#sleep(arena.pending > 0);
     Atomics.store(ctrl, CtrlWord.proxyWaiting, 0);
     if (arena.pending > 0 && arena.drain()) this.#wakeGuest();
+    const now = performance.now();
+    if (now >= this.s.stats.flushAt) this.#flush(now);
     if (Atomics.load(this.opts.stop, 0) !== 0) return 'stopped';
     const gs = Atomics.load(ctrl, CtrlWord.guestState);
     if (gs === W.PEER_CLOSED) return 'guest_closed';

@@ -14,6 +14,8 @@ import { Staging } from './staging.js';
 import { ArenaRelease } from './arena-release.js';
 import { VmmTable } from './vmm-table.js';
 import { HostFuncGates } from './host-func-gates.js';
+import { GuestStats, Refusal, REFUSALS } from '../metrics/guest-stats.js';
+import { RefusalLog } from '../metrics/refusal-log.js';
 
 export interface GuestLimits {
   /** Device memory the guest may allocate, bytes. */
@@ -63,6 +65,14 @@ export interface DeviceFacts {
   readonly totalMem: number;
 }
 
+const REFUSAL_TEXT: Record<(typeof REFUSALS)[number], string> = {
+  device_memory_quota: 'guest refused: device memory quota exceeded (answered CUDA_ERROR_OUT_OF_MEMORY)',
+  pinned_memory_quota: 'guest refused: page-locked memory quota exceeded (answered CUDA_ERROR_OUT_OF_MEMORY)',
+  unknown_op: 'guest refused: unknown op (answered CUDA_ERROR_INVALID_VALUE)',
+  short_request: 'guest refused: request shorter than its struct (answered CUDA_ERROR_INVALID_VALUE)',
+  bad_host_segment: 'guest refused: host memory segment not a sealed memfd of the announced size (answered CUDA_ERROR_INVALID_VALUE)',
+};
+
 export class Session {
   readonly handles: HandleTable;
   readonly ranges = new DeviceRanges();
@@ -93,6 +103,10 @@ export class Session {
   #limitTotal = 0;
   /** Threads the device holds resident at once (its thread stacks are set aside for each); 0 until asked. */
   residentThreads = 0;
+  /** This guest's figures (proxy/metrics): counted here, sent to the main process by serve-guest. */
+  readonly stats = new GuestStats();
+  /** The log of what this guest is refused, rate-limited per kind. */
+  readonly refusals: RefusalLog;
 
   constructor(
     readonly guestId: number,
@@ -120,6 +134,26 @@ export class Session {
     this.handles = new HandleTable(limits.maxHandles);
     this.graphNodes = new GraphNodes(this.handles, limits.maxGraphNodes ?? DEFAULT_MAX_GRAPH_NODES);
     this.stage = new Staging(limits.maxImage);
+    this.refusals = new RefusalLog(log, REFUSALS);
+  }
+
+  /**
+   * Counts a refusal of this guest and logs it, at most a few of a kind a
+   * minute (refusal-log.ts): quotas exceeded, requests a well-behaved
+   * libvgpu never sends.  op: the wire op refused; amount: what it asked
+   * for (bytes for a quota, else the request's sequence number); detail:
+   * why, when the kind alone does not say.
+   */
+  refuse(kind: number, op: number, amount: number, detail?: string): void {
+    this.stats.refused(kind);
+    if (!this.refusals.admit(kind, performance.now())) return;
+    const what = REFUSALS[kind]!;
+    const fields: Record<string, unknown> = { refusal: what, op: W.OpName[op] ?? op };
+    if (kind === Refusal.device_memory_quota) Object.assign(fields, { requested: amount, held: this.deviceBytes(), quota: this.limits.memQuota });
+    else if (kind === Refusal.pinned_memory_quota) Object.assign(fields, { requested: amount, held: this.pinnedBytes, quota: this.limits.pinnedQuota });
+    else fields.seq = amount;
+    if (detail) fields.reason = detail;
+    this.log.warn(fields, REFUSAL_TEXT[what]);
   }
 
   /** Device memory the guest holds, bytes: what counts against its quota (cuMemAlloc, cuMemCreate and context limits alike). */

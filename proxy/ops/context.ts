@@ -7,6 +7,7 @@ import * as C from '../native/libc.js';
 import { CudaDriver, CUDA_ERROR_INVALID_CONTEXT, CUDA_ERROR_INVALID_DEVICE, CUDA_ERROR_INVALID_VALUE, CUDA_ERROR_OUT_OF_MEMORY, CUDA_SUCCESS } from '../native/cuda.js';
 import type { Session } from '../guest/session.js';
 import { op, OpSpec, P, Reply } from './op.js';
+import { Refusal } from '../metrics/guest-stats.js';
 
 /** CUctx_flags a guest may ask for (scheduling, host mapping, local-memory, coredump, sync memops). */
 const CTX_FLAGS_ALLOWED = 0xff;
@@ -161,7 +162,10 @@ export const contextOps: OpSpec[] = [
       bytes = value * threads;
     }
     const held = s.limitBytes(req.ctx, kind);
-    if (bytes > held && s.deviceBytes() - held + bytes > s.limits.memQuota) return CUDA_ERROR_OUT_OF_MEMORY;
+    if (bytes > held && s.deviceBytes() - held + bytes > s.limits.memQuota) {
+      s.refuse(Refusal.device_memory_quota, req.op, bytes - held);
+      return CUDA_ERROR_OUT_OF_MEMORY;
+    }
     const r = cuda.cuCtxSetLimit(limit, value);
     if (r === CUDA_SUCCESS) s.setLimitBytes(req.ctx, kind, bytes);
     return r;

@@ -17,6 +17,7 @@ import { closeAll, recvWithFds, waitReadable } from '../channel/unix-socket.js';
 import type { Session } from '../guest/session.js';
 import { isArenaRef } from '../guest/arena-release.js';
 import { op, OpSpec, P } from './op.js';
+import { Refusal } from '../metrics/guest-stats.js';
 
 const CU_MEMHOSTREGISTER_DEVICEMAP = 0x2;
 const CU_MEMORYTYPE_HOST = 1;
@@ -84,7 +85,10 @@ export const memoryOps: OpSpec[] = [
     const want = width > 0 ? width * height : bytes;
     // A pitched request of height 0 wants 0 bytes whatever its width: the width itself must be a size too.
     if (!Number.isSafeInteger(want) || !Number.isSafeInteger(width) || (width > 0 && height === 0)) return CUDA_ERROR_INVALID_VALUE;
-    if (s.deviceBytes() + want > s.limits.memQuota) return CUDA_ERROR_OUT_OF_MEMORY;
+    if (s.deviceBytes() + want > s.limits.memQuota) {
+      s.refuse(Refusal.device_memory_quota, req.op, want);
+      return CUDA_ERROR_OUT_OF_MEMORY;
+    }
     const m = s.out;
     let r: number;
     if (width > 0) r = cuda.cuMemAllocPitch_v2(m.addr, m.addr + 8, width, height, elem);
@@ -99,6 +103,7 @@ export const memoryOps: OpSpec[] = [
     const size = width > 0 ? pitch * height : bytes;
     if (s.deviceBytes() + size > s.limits.memQuota) {
       cuda.cuMemFree_v2(dptr);
+      s.refuse(Refusal.device_memory_quota, req.op, size);
       return CUDA_ERROR_OUT_OF_MEMORY;
     }
     s.ranges.add(dptr, size, 'alloc', req.ctx);
@@ -275,6 +280,7 @@ export const memoryOps: OpSpec[] = [
     }
     if (!Number.isSafeInteger(bytes) || bytes <= 0 || s.pinnedBytes + bytes > s.limits.pinnedQuota) {
       C.close(fd);
+      if (Number.isSafeInteger(bytes) && bytes > 0) s.refuse(Refusal.pinned_memory_quota, req.op, bytes);
       return CUDA_ERROR_OUT_OF_MEMORY;
     }
     let addr = 0;
@@ -282,7 +288,7 @@ export const memoryOps: OpSpec[] = [
       if (sealedSize(fd, 'host segment') < bytes) throw new ChannelFault('handover_failed', 'host segment smaller than announced');
       addr = mapShared(fd, bytes, 'host segment');
     } catch (err) {
-      s.log.warn({ err: (err as Error).message }, 'host memory segment refused');
+      s.refuse(Refusal.bad_host_segment, req.op, req.seq, (err as Error).message);
       C.close(fd);
       return CUDA_ERROR_INVALID_VALUE;
     }

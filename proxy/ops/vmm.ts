@@ -17,6 +17,7 @@ import {
 import type { Request } from '../channel/rings.js';
 import type { Session } from '../guest/session.js';
 import { op, OpSpec, P } from './op.js';
+import { Refusal } from '../metrics/guest-stats.js';
 
 /** Where this file's driver arguments live in the session's scratch memory (s.out). */
 const OUT_VALUE = 0; // one out-parameter: a granularity, an address, a handle, flags, an fd
@@ -85,7 +86,10 @@ export const vmmOps: OpSpec[] = [
     const bytes = safe(u64(req, W.ReqVmmCreate.bytes));
     if (bytes <= 0) return CUDA_ERROR_INVALID_VALUE;
     // Counted before the driver is asked: the quota is never exceeded, not even for a moment.
-    if (s.deviceBytes() + bytes > s.limits.memQuota) return CUDA_ERROR_OUT_OF_MEMORY;
+    if (s.deviceBytes() + bytes > s.limits.memQuota) {
+      s.refuse(Refusal.device_memory_quota, req.op, bytes);
+      return CUDA_ERROR_OUT_OF_MEMORY;
+    }
     let r = inGuestCtx(s, req);
     if (r === CUDA_SUCCESS) r = buildProp(s, req, W.ReqVmmCreate.prop);
     if (r !== CUDA_SUCCESS) return r;
