@@ -30,6 +30,12 @@ export interface ProxyConfig {
   xenstoreSocket: string;
   /** page-lock each guest's arena, so its pageable copies are one guest memcpy plus DMA (--pageable-arena: off) */
   pinArena: boolean;
+  /** HOST:PORT of the Prometheus endpoint (/metrics); '' leaves it off */
+  metricsListen: string;
+  /** serve /metrics on an address other than loopback too */
+  metricsAllowRemote: boolean;
+  /** NVML, for the per-GPU figures of /metrics and status */
+  nvml: string;
   /** internal: this server takes xen hand-overs (set on the private socket's guests), never shm ones */
   xenHandover?: boolean;
 }
@@ -62,7 +68,19 @@ export const USAGE = `usage: vgpu-proxy [options]
   --pageable-arena          leave each guest's copy arena pageable (the driver then stages its copies
                             again); by default it is page-locked in the guest's context, and its space
                             released by CUDA events as the copies finish
-SIZE takes a suffix K, M, G or T (powers of 1024).`;
+  --metrics-listen HOST:PORT  serve Prometheus metrics at http://HOST:PORT/metrics: per pod and guest
+                            memory, quotas, requests by op class, latency, launches, copies, refusals,
+                            exits; per GPU memory and utilisation (NVML). Loopback only (127.0.0.1:9464,
+                            [::1]:9464) unless --metrics-allow-remote (default: off)
+  --metrics-allow-remote    let --metrics-listen take an address other than loopback (the figures name
+                            pods and their usage: put a firewall or a proxy with TLS in front)
+  --nvml PATH               NVML, for the per-GPU figures (default libnvidia-ml.so.1); without it they
+                            are left out
+SIZE takes a suffix K, M, G or T (powers of 1024).
+
+usage: vgpu-proxy status [--control-socket PATH] [--json]
+  asks the running proxy, over its control API (default /run/vgpu/control.sock), for every pod and
+  guest it serves, and prints them as a table (--json: the GetStatus answer as JSON)`;
 
 export function parseSize(text: string, what: string): number {
   const m = /^(\d+(?:\.\d+)?)([KMGT]?)i?B?$/i.exec(text.trim());
@@ -105,10 +123,16 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
       xen: { type: 'boolean' },
       'pageable-arena': { type: 'boolean' },
       xenstore: { type: 'string' },
+      'metrics-listen': { type: 'string' },
+      'metrics-allow-remote': { type: 'boolean' },
+      nvml: { type: 'string' },
       help: { type: 'boolean' },
     },
   });
   if (values.help) throw new Error(USAGE);
+  const metricsAllowRemote = values['metrics-allow-remote'] ?? false;
+  const metricsListen = values['metrics-listen'] ?? '';
+  if (metricsListen) parseListen(metricsListen, metricsAllowRemote);
   return {
     socket: values.socket ?? '/run/vgpu/proxy.sock',
     libcuda: values.libcuda ?? env.VGPU_REAL_LIBCUDA ?? 'libcuda.so.1',
@@ -128,5 +152,29 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
     xen: values.xen ?? false,
     xenstoreSocket: values.xenstore ?? '/run/xenstored/socket',
     pinArena: !(values['pageable-arena'] ?? false),
+    metricsListen,
+    metricsAllowRemote,
+    nvml: values.nvml ?? 'libnvidia-ml.so.1',
   };
+}
+
+/**
+ * HOST:PORT (or [IPv6]:PORT) of --metrics-listen.  The host must be a
+ * loopback address (127.0.0.0/8, ::1, localhost) unless allowRemote.
+ */
+export function parseListen(text: string, allowRemote: boolean): { host: string; port: number } {
+  const m = /^(?:\[([0-9A-Fa-f:.]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(text);
+  const host = m ? (m[1] ?? m[2]!) : '';
+  const port = m ? Number(m[3]) : -1;
+  if (!m || port < 1 || port > 65535) throw new Error(`--metrics-listen: "${text}" is not HOST:PORT (examples: 127.0.0.1:9464, [::1]:9464)`);
+  if (!allowRemote && !isLoopback(host)) {
+    throw new Error(`--metrics-listen: ${host} is not a loopback address; the metrics name pods and their usage: add --metrics-allow-remote to serve them there`);
+  }
+  return { host, port };
+}
+
+function isLoopback(host: string): boolean {
+  if (host === 'localhost' || host === '::1') return true;
+  const v4 = /^127\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(host);
+  return v4 !== null && v4.slice(1).every((p) => Number(p) <= 255);
 }

@@ -7,6 +7,7 @@ import * as grpc from '@grpc/grpc-js';
 import * as loader from '@grpc/proto-loader';
 import type { Logger } from 'pino';
 import { ControlError, PodRegistry } from './registry.js';
+import type { StatusAnswer } from './status.js';
 
 const CODES: Record<ControlError['code'], grpc.status> = {
   invalid_argument: grpc.status.INVALID_ARGUMENT,
@@ -45,17 +46,30 @@ function unary(log: Logger, name: string, fn: (req: any) => Promise<object> | ob
 export class ControlService {
   readonly #server = new grpc.Server();
 
-  constructor(readonly registry: PodRegistry, readonly log: Logger) {
+  /** status: GetStatus's answer (proxy/control/status.ts); without it GetStatus answers UNIMPLEMENTED */
+  constructor(readonly registry: PodRegistry, readonly log: Logger, status: (() => StatusAnswer) | null = null) {
     const def = loader.loadSync(controlProto(), { longs: Number, defaults: true });
     const svc = (grpc.loadPackageDefinition(def) as any).vgpu.control.v1.Control.service as grpc.ServiceDefinition;
     this.#server.addService(svc, {
       RegisterPod: unary(log, 'RegisterPod', (r) => {
-        const e = registry.register(r.podId, Number(r.memQuotaBytes));
+        const e = registry.register(r.podId, Number(r.memQuotaBytes), { namespace: r.namespace ?? '', name: r.name ?? '', uid: r.uid ?? '' });
         return { socketDir: e.socketDir, socketPath: e.socketPath };
       }),
       UnregisterPod: unary(log, 'UnregisterPod', async (r) => ({ wasRegistered: await registry.unregister(r.podId) })),
       ListPods: unary(log, 'ListPods', () => ({ pods: registry.list() })),
       SetPodQuota: unary(log, 'SetPodQuota', (r) => ({ previousMemQuotaBytes: registry.setQuota(r.podId, Number(r.memQuotaBytes)) })),
+      GetStatus: (_call: grpc.ServerUnaryCall<unknown, unknown>, cb: grpc.sendUnaryData<StatusAnswer>) => {
+        if (!status) {
+          cb({ code: grpc.status.UNIMPLEMENTED, details: 'this proxy answers no status' });
+          return;
+        }
+        try {
+          cb(null, status());
+        } catch (err) {
+          log.error({ method: 'GetStatus', err: (err as Error).message }, 'control call failed');
+          cb({ code: grpc.status.INTERNAL, details: (err as Error).message });
+        }
+      },
     });
   }
 
