@@ -14,7 +14,7 @@
 #include <stdint.h>
 #include <cuda.h>
 
-#include "channel.h"
+#include "channel/channel.h"
 #include "log.h"
 #include "vgpu_wire.h"
 

@@ -20,7 +20,7 @@
 #include <unistd.h>
 
 #include "api.h"
-#include "transport.h"
+#include "channel/transport.h"
 
 #define EXPORT_MAGIC 0x584d4d56u /* "VMMX" */
 

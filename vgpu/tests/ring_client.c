@@ -33,7 +33,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "channel.h"
+#include "channel/channel.h"
 
 static struct vgpu_channel *ch;
 

@@ -1,6 +1,6 @@
 /*
  * vgpu-reply.c — libFuzzer target: libvgpu's reader of the response side of a
- * channel (vgpu/src/channel.c, vgpu/src/ring.c) against a hostile proxy.
+ * channel (vgpu/src/channel/channel.c, vgpu/src/channel/ring.c) against a hostile proxy.
  *
  * The real vgpu_channel_open builds the channel over an in-memory region
  * (this file stands in for the transport layer only: vgpu_shm_connect hands
@@ -33,9 +33,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "channel.h"
+#include "channel/channel.h"
+#include "channel/transport.h"
 #include "log.h"
-#include "transport.h"
 
 #define REQ_RING  VGPU_RING_MIN
 #define RSP_RING  VGPU_RING_MIN
@@ -189,7 +189,7 @@ static const struct vgpu_transport_ops fake_ops = {
 	.share_segment = fake_share, .close = fake_close,
 };
 
-/* The transport layer, replaced: what transport_shm.c would do, minus the socket and the memfd. */
+/* The transport layer, replaced: what channel/transport_shm.c would do, minus the socket and the memfd. */
 int vgpu_shm_connect(const char *socket_path, const struct vgpu_region_sizes *sizes, const char *client,
 		     struct vgpu_transport **out, char *err, size_t errlen)
 {
@@ -249,7 +249,7 @@ static void guest_send(void)
 	vgpu_send(chan, op, 0, &part, 1);
 }
 
-/* The shape of copy.c's pageable copies: arena bytes, a request naming them, the answer. */
+/* The shape of copy/copy.c's pageable copies: arena bytes, a request naming them, the answer. */
 static void guest_arena(void)
 {
 	uint32_t len = take32() % (ARENA / 2 + 2);
