@@ -1,4 +1,4 @@
-// libvgpu's parallel copy (vgpu/src/pcopy.c) copies exactly what memcpy does,
+// libvgpu's parallel copy (vgpu/src/copy/pcopy.c) copies exactly what memcpy does,
 // with no helpers, with a few and with more than the copy has slices, from
 // several threads at once and in a forked child; and it starts the helpers asked for.
 import { spawnSync } from 'node:child_process';

@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "api.h"
-#include "copy.h"
+#include "copy/copy.h"
 
 /* --- allocation --- */
 

@@ -13,7 +13,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "pcopy.h"
+#include "copy/pcopy.h"
 
 static const size_t SIZES[] = { 0, 1, 4095, (1u << 20) - 1, 1u << 20, (1u << 20) + 1, (3u << 20) + 123, (16u << 20) + 7 };
 #define NSIZES (sizeof SIZES / sizeof SIZES[0])
