@@ -6,10 +6,11 @@
  *   /dev/xen/gntalloc  pages of this process granted to another domain
  *   /dev/xen/evtchn    event channels: bind, notify, wait, unmask
  *
- * Shared by libvgpu's xen transport and the guest agent (agent/).
+ * Shared by libvgpu's xen transport (vgpu/src/channel/transport_xen.c) and
+ * the guest agent (agent/vchan.c); each builds xen_dev.c into itself.
  */
-#ifndef VGPU_XEN_DEV_H
-#define VGPU_XEN_DEV_H
+#ifndef XEN_GUEST_XEN_DEV_H
+#define XEN_GUEST_XEN_DEV_H
 
 #include <stddef.h>
 #include <stdint.h>
