@@ -4,10 +4,10 @@
  * (agent/vchan.c, over an in-memory channel: agent-proto-vchan.c), frame
  * splitting (parse_input in agent/main.c), frame_parse (agent/proto.c), the
  * dispatch of every message (handle in agent/main.c) and the decoding of
- * message bodies in agent/container.c (ids, names, rootfs keys, mount specs,
+ * message bodies in agent/container*.c (ids, names, rootfs keys, mount specs,
  * argv/env lists, uid/gid/gids, PATH search).
  *
- * agent/main.c and agent/container.c are compiled into this file (their
+ * agent/main.c and agent/container*.c are compiled into this file (their
  * parsers are static), with their system calls redirected to a fake OS
  * below: nothing is mounted, created, forked or executed.  Fake descriptors
  * are numbered from FAKE_FD; a close of one not open traps (a double close
@@ -211,6 +211,11 @@ static int fz_frame_parse(struct frame *f, uint16_t type, uint16_t flags, uint32
 #undef main
 #undef frame_parse
 #include "../../../agent/container.c"
+#include "../../../agent/container_devices.c"
+#include "../../../agent/container_exec.c"
+#include "../../../agent/container_mounts.c"
+#include "../../../agent/container_stats.c"
+#include "../../../agent/container_stdio.c"
 
 /* ---- the children's side of CREATE and EXEC, as container_create's and container_exec's children run it ---- */
 #define CHILD_ERRFD 3
