@@ -8,10 +8,10 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { repoRoot } from '../../devkit/repo-root.js';
 
-/** The checkout: this file runs as dist/test/proxy/fake-driver.js. */
-export const REPO = fileURLToPath(new URL('../../../', import.meta.url));
+/** The checkout (this file runs from test/proxy/ or dist/test/proxy/). */
+export const REPO = repoRoot;
 
 const CUDA_ERROR_NOT_SUPPORTED = 801;
 
