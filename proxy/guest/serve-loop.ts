@@ -137,7 +137,7 @@ export class ServeLoop {
       s.refuse(Refusal.unknown_op, req.op, req.seq);
       result = CUDA_ERROR_INVALID_VALUE;
     } else if (req.payloadLen < spec.payload) {
-      s.refuse(Refusal.short_request, req.op, req.seq, `payload of ${req.payloadLen} bytes, its struct needs ${spec.payload}`);
+      s.refuse(Refusal.short_request, req.op, req.payloadLen, spec.payload);
       result = CUDA_ERROR_INVALID_VALUE;
     } else if (spec.needsDriver && !s.cuda) {
       result = CUDA_ERROR_NO_DEVICE;

@@ -140,17 +140,20 @@ export class Session {
   /**
    * Counts a refusal of this guest and logs it, at most a few of a kind a
    * minute (refusal-log.ts): quotas exceeded, requests a well-behaved
-   * libvgpu never sends.  op: the wire op refused; amount: what it asked
-   * for (bytes for a quota, else the request's sequence number); detail:
-   * why, when the kind alone does not say.
+   * libvgpu never sends.  Numbers only, so a refusal not logged allocates
+   * nothing: op, the wire op refused; amount, the bytes asked for (quotas),
+   * the payload's length (short_request) or the request's sequence number;
+   * want, the length its struct needs (short_request); detail, why, where
+   * the kind alone does not say.
    */
-  refuse(kind: number, op: number, amount: number, detail?: string): void {
+  refuse(kind: number, op: number, amount: number, want = 0, detail?: string): void {
     this.stats.refused(kind);
     if (!this.refusals.admit(kind, performance.now())) return;
     const what = REFUSALS[kind]!;
     const fields: Record<string, unknown> = { refusal: what, op: W.OpName[op] ?? op };
     if (kind === Refusal.device_memory_quota) Object.assign(fields, { requested: amount, held: this.deviceBytes(), quota: this.limits.memQuota });
     else if (kind === Refusal.pinned_memory_quota) Object.assign(fields, { requested: amount, held: this.pinnedBytes, quota: this.limits.pinnedQuota });
+    else if (kind === Refusal.short_request) Object.assign(fields, { payload: amount, want });
     else fields.seq = amount;
     if (detail) fields.reason = detail;
     this.log.warn(fields, REFUSAL_TEXT[what]);

@@ -288,7 +288,7 @@ export const memoryOps: OpSpec[] = [
       if (sealedSize(fd, 'host segment') < bytes) throw new ChannelFault('handover_failed', 'host segment smaller than announced');
       addr = mapShared(fd, bytes, 'host segment');
     } catch (err) {
-      s.refuse(Refusal.bad_host_segment, req.op, req.seq, (err as Error).message);
+      s.refuse(Refusal.bad_host_segment, req.op, req.seq, 0, (err as Error).message);
       C.close(fd);
       return CUDA_ERROR_INVALID_VALUE;
     }
