@@ -33,7 +33,7 @@ export interface FuzzTarget {
 const bin = (name: string): string => repoPath('build', 'fuzz', name);
 const js = (dir: string, name: string): string => repoPath('dist', 'test', 'fuzz', dir, `${name}.fuzz.js`);
 
-/** The shim's code, and protobufjs's decoder that turns containerd's bytes into messages. */
+/** The shim's code, the .proto loader it shares with the device plugin (dist/src/), and protobufjs's decoder that turns containerd's bytes into messages. */
 const SHIM_INCLUDES = ['dist/shim/', 'dist/src/', 'protobufjs/src/'];
 
 export const FUZZ_TARGETS: readonly FuzzTarget[] = [
@@ -59,7 +59,7 @@ export const FUZZ_TARGETS: readonly FuzzTarget[] = [
   { name: 'agent-proto', what: 'guest agent: frames and messages from the shim', kind: 'libfuzzer', entry: bin('agent-proto'), weight: 1 },
   { name: 'vgpu-reply', what: 'libvgpu: response records and payloads from a hostile proxy', kind: 'libfuzzer', entry: bin('vgpu-reply'), weight: 1 },
   { name: 'shim-ttrpc-frames', what: 'shim: ttrpc frames from containerd\'s side (split, truncated, huge lengths)', kind: 'jazzer', entry: js('shim', 'shim-ttrpc-frames'), includes: SHIM_INCLUDES, weight: 1 },
-  { name: 'shim-agent-frames', what: 'shim: frames, replies and events from the pod VM\'s agent (a hostile guest)', kind: 'jazzer', entry: js('shim', 'shim-agent-frames'), includes: ['dist/shim/', 'dist/src/'], weight: 1 },
+  { name: 'shim-agent-frames', what: 'shim: frames, replies and events from the pod VM\'s agent (a hostile guest)', kind: 'jazzer', entry: js('shim', 'shim-agent-frames'), includes: ['dist/shim/'], weight: 1 },
   { name: 'shim-proto', what: 'shim: protobuf Task API requests and the checks after decoding', kind: 'jazzer', entry: js('shim', 'shim-proto'), includes: SHIM_INCLUDES, weight: 1 },
 ];
 
