@@ -71,6 +71,7 @@ const REFUSAL_TEXT: Record<(typeof REFUSALS)[number], string> = {
   unknown_op: 'guest refused: unknown op (answered CUDA_ERROR_INVALID_VALUE)',
   short_request: 'guest refused: request shorter than its struct (answered CUDA_ERROR_INVALID_VALUE)',
   bad_host_segment: 'guest refused: host memory segment not a sealed memfd of the announced size (answered CUDA_ERROR_INVALID_VALUE)',
+  graph_node_limit: 'guest refused: its graphs would hold more nodes than --max-graph-nodes (answered CUDA_ERROR_OUT_OF_MEMORY)',
 };
 
 export class Session {
@@ -154,6 +155,7 @@ export class Session {
     if (kind === Refusal.device_memory_quota) Object.assign(fields, { requested: amount, held: this.deviceBytes(), quota: this.limits.memQuota });
     else if (kind === Refusal.pinned_memory_quota) Object.assign(fields, { requested: amount, held: this.pinnedBytes, quota: this.limits.pinnedQuota });
     else if (kind === Refusal.short_request) Object.assign(fields, { payload: amount, want });
+    else if (kind === Refusal.graph_node_limit) Object.assign(fields, { requested: amount, held: this.graphNodes.total, limit: this.graphNodes.limit });
     else fields.seq = amount;
     if (detail) fields.reason = detail;
     this.log.warn(fields, REFUSAL_TEXT[what]);

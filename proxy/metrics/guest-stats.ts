@@ -29,7 +29,7 @@ const NB = BOUNDS.length;
 export const BUCKETS_PER_CLASS = NB + 1;
 
 /** What the proxy refuses a guest, counted and logged (rate-limited) by Session.refuse. */
-export const REFUSALS = ['device_memory_quota', 'pinned_memory_quota', 'unknown_op', 'short_request', 'bad_host_segment'] as const;
+export const REFUSALS = ['device_memory_quota', 'pinned_memory_quota', 'unknown_op', 'short_request', 'bad_host_segment', 'graph_node_limit'] as const;
 export type RefusalKind = (typeof REFUSALS)[number];
 export const Refusal = Object.fromEntries(REFUSALS.map((k, i) => [k, i])) as { readonly [K in RefusalKind]: number };
 

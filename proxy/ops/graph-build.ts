@@ -15,6 +15,7 @@ import { CUDA_ERROR_INVALID_HANDLE, CUDA_ERROR_INVALID_VALUE, CUDA_ERROR_NOT_SUP
 import type { Request } from '../channel/rings.js';
 import type { Session } from '../guest/session.js';
 import { memsetBytes } from './memory.js';
+import { Refusal } from '../metrics/guest-stats.js';
 import { op, OpSpec, P, Reply } from './op.js';
 
 /** s.graphMem, laid out. */
@@ -159,7 +160,10 @@ function addNode(s: Session, req: Request, out: Reply): number {
   if (r !== CUDA_SUCCESS) return r;
   const node = decodeParams(s, req, req.dv.getUint32(P + W.ReqGraphNode.type, true), P + W.ReqGraphNode.SIZE + count * 4);
   if (typeof node === 'number') return node;
-  if (!s.graphNodes.fits(node.weight)) return CUDA_ERROR_OUT_OF_MEMORY;
+  if (!s.graphNodes.fits(node.weight)) {
+    s.refuse(Refusal.graph_node_limit, req.op, node.weight);
+    return CUDA_ERROR_OUT_OF_MEMORY;
+  }
   const o = s.out.addr;
   const deps = count ? s.graphMem.addr + MEM.DEPS : 0;
   const params = s.graphMem.addr + MEM.PARAMS;

@@ -8,6 +8,7 @@ import type { Request } from '../channel/rings.js';
 import type { Session } from '../guest/session.js';
 import { op, OpSpec, P } from './op.js';
 import { topLevelNodes } from './graph-build.js';
+import { Refusal } from '../metrics/guest-stats.js';
 
 function launchOn(s: Session, req: Request, run: (exec: number, stream: number) => number): number {
   const exec = s.realHandle(req.dv.getUint32(P + W.ReqGraph.id, true), 'graphExec');
@@ -40,7 +41,9 @@ function capturedGraph(s: Session, stream: number, graph: number): number {
     return into.graph;
   }
   const nodes = Math.max(0, topLevelNodes(s, graph));
-  const id = s.graphNodes.fits(nodes) ? s.handles.add('graph', graph, 0) : -1;
+  const fits = s.graphNodes.fits(nodes);
+  if (!fits) s.refuse(Refusal.graph_node_limit, W.Op.STREAM_END_CAPTURE, nodes);
+  const id = fits ? s.handles.add('graph', graph, 0) : -1;
   if (id < 0) {
     cuda.cuGraphDestroy(graph);
     return -1;
@@ -85,7 +88,10 @@ export const graphOps: OpSpec[] = [
     if (!Number.isSafeInteger(flags)) return 1;
     // The executable graph holds a copy of every node.
     const nodes = s.graphNodes.weight(graphId);
-    if (!s.graphNodes.fits(nodes)) return CUDA_ERROR_OUT_OF_MEMORY;
+    if (!s.graphNodes.fits(nodes)) {
+      s.refuse(Refusal.graph_node_limit, req.op, nodes);
+      return CUDA_ERROR_OUT_OF_MEMORY;
+    }
     const r = cuda.cuGraphInstantiateWithFlags(s.out.addr, graph, flags);
     if (r !== CUDA_SUCCESS) return r;
     const exec = C.readU64(s.out.dv, 0);

@@ -14,6 +14,7 @@ import { Region } from '../../proxy/channel/region.js';
 import { Session } from '../../proxy/guest/session.js';
 import { opTable } from '../../proxy/ops/index.js';
 import { Reply } from '../../proxy/ops/op.js';
+import { Refusal, Snap } from '../../proxy/metrics/guest-stats.js';
 
 const SUCCESS = 0;
 const INVALID_VALUE = 1;
@@ -177,6 +178,7 @@ t.test('child graphs count with their clones: nesting cannot multiply past the n
   for (let i = 0; i < 10; i++) if (node(f, top, W.NODE_CHILD, [], [[mid, 0]]).r === OUT_OF_MEMORY) refused++;
   t.ok(refused > 0, `child nodes past the limit refused (${refused} of 10)`);
   t.ok(f.s.graphNodes.total <= 1000, `the guest's graphs hold ${f.s.graphNodes.total} nodes at most 1000`);
+  t.equal(f.s.stats.snap[Snap.REFUSALS + Refusal.graph_node_limit], refused, 'each refusal counted for the metrics');
   const inst = f.call(W.Op.GRAPH_INSTANTIATE, [[top, 0], u64(0)]);
   t.equal(inst.r, OUT_OF_MEMORY, 'an executable copy that would pass the limit is refused');
   t.equal(f.call(W.Op.GRAPH_DESTROY, [[top, 0]]).r, SUCCESS);
