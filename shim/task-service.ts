@@ -14,6 +14,8 @@ import type { Publisher } from './events.js';
 import { ProcessState } from './state.js';
 import { readBundleState, writeBundleState } from './bundle-state.js';
 import { PodGpu, readGpuRequest } from './pod-vgpu/pod-gpu.js';
+import { NO_POD_NAMES, podNames } from './pod-vgpu/pod-names.js';
+import type { PodNames } from '../src/proxy-control-client.js';
 
 const STATUS = { created: 1, running: 2, stopped: 3, paused: 4, deleted: 3 } as const;
 export const SHIM_VERSION = 'xen-cri 0.1.0';
@@ -109,6 +111,8 @@ export class TaskService {
   #sandbox: Sandbox | null = null;
   #sandboxing: Promise<Sandbox> | null = null;
   #gpu: PodGpu | null = null;
+  /** the pod's Kubernetes names, from its sandbox's annotations: every registration of the pod sends them */
+  #podNames: PodNames = NO_POD_NAMES;
   /** the pod asked for its vGPU itself (pod annotations): all its containers get it */
   #gpuPodWide = false;
   /** containers' vGPU requests, one at a time (each may register the pod or raise its quota) */
@@ -149,7 +153,8 @@ export class TaskService {
         await this.backend.probe();
         const annotations = spec.annotations ?? {};
         const want = readGpuRequest(annotations);
-        const gpu = want ? new PodGpu(podId, want.memQuota, this.config, this.log) : null;
+        const names = podNames(annotations, podId, this.log);
+        const gpu = want ? new PodGpu(podId, want.memQuota, names, this.config, this.log) : null;
         if (gpu) await gpu.register();
         try {
           const sb = await this.backend.createSandbox({ id: podId, namespace: this.namespace, annotations, gpu: want }, {
@@ -158,6 +163,7 @@ export class TaskService {
           });
           this.#gpu = gpu;
           this.#gpuPodWide = !!gpu;
+          this.#podNames = names;
           this.#sandbox = sb;
           return sb;
         } catch (err) {
@@ -184,7 +190,7 @@ export class TaskService {
       if (!want) return this.#gpuPodWide;
       sandbox.admitGpu(id, want);
       if (!this.#gpu) {
-        const gpu = new PodGpu(podId, want.memQuota, this.config, this.log);
+        const gpu = new PodGpu(podId, want.memQuota, this.#podNames, this.config, this.log);
         await gpu.register();
         this.#gpu = gpu;
         this.#keepVgpuPod(podId);
@@ -334,6 +340,7 @@ export class TaskService {
       await this.#gpu.unregister().catch((err) => this.log.error({ err: (err as Error).message }, 'vGPU registration not released'));
       this.#gpu = null;
     }
+    this.#podNames = NO_POD_NAMES;
     this.#sandbox = null;
     this.#sandboxing = null;
   }

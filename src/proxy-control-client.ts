@@ -9,7 +9,14 @@ export interface PodRegistration {
   socketPath: string;
 }
 
-export interface PodInfo {
+/** The pod as Kubernetes names it (RegisterPod's optional fields): printable ASCII, at most 253 bytes each; '' when unknown. */
+export interface PodNames {
+  namespace: string;
+  name: string;
+  uid: string;
+}
+
+export interface PodInfo extends PodNames {
   podId: string;
   memQuotaBytes: number;
   socketPath: string;
@@ -47,8 +54,9 @@ export class ControlClient {
     });
   }
 
-  registerPod(podId: string, memQuotaBytes: number): Promise<PodRegistration> {
-    return this.#call('RegisterPod', { podId, memQuotaBytes });
+  /** names: the pod's Kubernetes names, for the proxy's metrics labels and status (a name left out is sent as ''). */
+  registerPod(podId: string, memQuotaBytes: number, names: Partial<PodNames> = {}): Promise<PodRegistration> {
+    return this.#call('RegisterPod', { podId, memQuotaBytes, namespace: names.namespace ?? '', name: names.name ?? '', uid: names.uid ?? '' });
   }
 
   /** Changes a registered pod's quota (for guests that connect from then on); returns the previous one. */

@@ -2,8 +2,9 @@
 // pod asks for a vGPU with its annotations, a container with its own (a
 // device plugin's Allocate answer), read once by readGpuRequest
 // (src/gpu-annotations.ts says what they accept).  The shim registers the pod
-// with vgpu-proxy (which then listens on a socket of the pod's own) when the
-// pod or its first GPU container asks, raises its quota to a container's that
+// with vgpu-proxy (which then listens on a socket of the pod's own), with the
+// pod's Kubernetes names (pod-names.ts), when the pod or its first GPU
+// container asks, raises its quota to a container's that
 // asks for more, and unregisters it when the pod is removed.  What a container
 // is given is the sandbox backend's part (shim/sandbox/backend.ts,
 // ContainerRequest.gpu).
@@ -11,7 +12,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Logger } from 'pino';
 import { gpuRequest, type GpuRequest } from '../../src/gpu-annotations.js';
-import { ControlClient, PodRegistration } from '../../src/proxy-control-client.js';
+import { ControlClient, type PodNames, type PodRegistration } from '../../src/proxy-control-client.js';
 import type { ShimConfig } from '../config.js';
 import { invalidArgument, failedPrecondition } from '../ttrpc/status.js';
 
@@ -28,7 +29,8 @@ export class PodGpu {
   #reg: PodRegistration | null = null;
   #memQuota: number;
 
-  constructor(readonly podId: string, memQuota: number, readonly config: ShimConfig, readonly log: Logger) {
+  /** names: the pod's Kubernetes names (pod-names.ts), sent with the registration ('' where unknown) */
+  constructor(readonly podId: string, memQuota: number, readonly names: PodNames, readonly config: ShimConfig, readonly log: Logger) {
     this.#memQuota = memQuota;
   }
 
@@ -48,13 +50,17 @@ export class PodGpu {
     if (!fs.existsSync(lib)) throw failedPrecondition(`pod ${this.podId} asks for a vGPU but ${lib} is missing (run deploy/install.sh)`);
     const client = new ControlClient(this.config.vgpu.controlSocket);
     try {
-      this.#reg = await client.registerPod(this.podId, this.memQuota);
+      this.#reg = await client.registerPod(this.podId, this.memQuota, this.names);
     } catch (err) {
       throw failedPrecondition(`pod ${this.podId} asks for a vGPU: ${(err as Error).message} (is vgpu-proxy running with --control-socket?)`);
     } finally {
       client.close();
     }
-    this.log.info({ pod: this.podId, mem_quota: this.memQuota, socket: this.#reg.socketPath }, 'vGPU registered with vgpu-proxy');
+    const { namespace, name, uid } = this.names;
+    this.log.info(
+      { pod: this.podId, mem_quota: this.memQuota, socket: this.#reg.socketPath, namespace: namespace || undefined, name: name || undefined, uid: uid || undefined },
+      'vGPU registered with vgpu-proxy',
+    );
   }
 
   /**

@@ -44,6 +44,7 @@ for (const { name, bin } of containerdBinaries()) t.test(`device plugin allocati
   const cid = env.crictl(['create', pid, containerConfig(env.dir, 'cuda', BUSYBOX_IMAGE, ['sleep', '300'], three), pod]).trim();
   env.crictl(['start', cid]);
   t.same((await control.listPods()).map((p) => [p.podId, p.memQuotaBytes]), [[pid, 768 * MIB]], "the container's allocation registered the pod with vgpu-proxy: 3 x 256 MiB");
+  t.same((await control.listPods()).map((p) => [p.namespace, p.name, p.uid]), [['default', 'dp', 'uid-dp']], "with the pod's Kubernetes names");
   const look = env.crictlResult(['exec', '--sync', cid, 'sh', '-c', 'readlink /usr/local/xen-cri/vgpu/lib/libcuda.so.1; echo SOCK=$VGPU_PROXY_SOCKET; test -S /run/vgpu/proxy.sock && echo socket-ok']);
   t.equal(look.code, 0, 'exec in the allocated container', { stderr: look.stderr });
   t.match(look.stdout, /^libvgpu\.so$/m, 'it has libvgpu as libcuda.so.1');

@@ -1,7 +1,8 @@
 // A pod that asks for a vGPU by annotation (xen-cri.io/vgpu, passed by
 // containerd's pod_annotations) gets libvgpu as libcuda.so.1 and its own
-// vgpu-proxy socket in every container, registered with its quota; removing
-// the pod releases the registration.  A pod that asks for none gets nothing.
+// vgpu-proxy socket in every container, registered with its quota and its
+// Kubernetes names; removing the pod releases the registration.  A pod that
+// asks for none gets nothing.
 import t from 'tap';
 import { BUSYBOX_IMAGE, containerdBinaries, whyNotContainerd } from '../../devkit/containerd-env.js';
 import { containerConfig, podConfig, startVgpuEnv } from './cri-helpers.js';
@@ -15,6 +16,7 @@ for (const { name, bin } of containerdBinaries()) t.test(`GPU pods (${name})`, {
   const pid = env.crictl(['runp', '--runtime', 'xen-cri', pod]).trim();
   const pods = await control.listPods();
   t.same(pods.map((p) => [p.podId, p.memQuotaBytes]), [[pid, 2 ** 30]], 'the pod is registered with vgpu-proxy with its 1 GiB quota');
+  t.same(pods.map((p) => [p.namespace, p.name, p.uid]), [['default', 'gpu', 'uid-gpu']], "and with its Kubernetes names, from containerd's annotations on the sandbox");
 
   const cid = env.crictl(['create', pid, containerConfig(env.dir, 'cuda', BUSYBOX_IMAGE, ['sleep', '300']), pod]).trim();
   env.crictl(['start', cid]);
