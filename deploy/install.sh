@@ -76,6 +76,7 @@ if [ "$systemd" = 1 ]; then
   else
     echo "systemd unit written; start it with: systemctl enable --now vgpu-proxy"
   fi
+  echo "vgpu-proxy's metrics: http://127.0.0.1:9464/metrics on this node (scraping them: deploy/prometheus/)"
 fi
 snippet="$src/deploy/containerd/xen-cri.toml"
 if [ -n "$ctrd_config" ]; then

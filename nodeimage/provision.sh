@@ -158,7 +158,7 @@ Wants=xenstored.service
 
 [Service]
 EnvironmentFile=-/etc/default/vgpu-proxy
-ExecStart=/usr/local/bin/vgpu-proxy --xen --socket /run/vgpu/proxy.sock --control-socket /run/vgpu/control.sock $VGPU_PROXY_ARGS
+ExecStart=/usr/local/bin/vgpu-proxy --xen --socket /run/vgpu/proxy.sock --control-socket /run/vgpu/control.sock --metrics-listen 127.0.0.1:9464 $VGPU_PROXY_ARGS
 RuntimeDirectory=vgpu
 Restart=on-failure
 

@@ -8,13 +8,15 @@
 #   tools/node-up.sh --stop     stop the proxy started here
 #
 # Settings: VGPU_REAL_LIBCUDA (the real libcuda.so.1; found with ldconfig when unset),
-# VGPU_RUN_DIR (default /tmp/vgpu-node: socket, logs, pid file).
+# VGPU_RUN_DIR (default /tmp/vgpu-node: socket, logs, pid file), VGPU_METRICS_LISTEN
+# (the proxy's Prometheus endpoint, default 127.0.0.1:9464 as in the systemd unit; '' : off).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 run_dir="${VGPU_RUN_DIR:-/tmp/vgpu-node}"
 sock="$run_dir/proxy.sock"
 pidfile="$run_dir/proxy.pid"
+metrics="${VGPU_METRICS_LISTEN-127.0.0.1:9464}"
 say() { printf '%s\n' "$*"; }
 step() { printf '\n== %s\n' "$*"; }
 
@@ -51,11 +53,24 @@ fi
 step "start vgpu-proxy"
 mkdir -p "$run_dir"
 stop_proxy
-nohup node dist/proxy/main.js --socket "$sock" --libcuda "$libcuda" >"$run_dir/proxy.log" 2>&1 &
+rm -f "$sock"   # one left by a proxy that died would pass for this one's
+# Something already on the metrics port (the installed vgpu-proxy.service serves 127.0.0.1:9464)
+# would stop this proxy at start: it then serves none.
+metrics_host="${metrics%:*}"; metrics_host="${metrics_host#[}"; metrics_host="${metrics_host%]}"
+if [ -n "$metrics" ] && (exec 3<>"/dev/tcp/$metrics_host/${metrics##*:}") 2>/dev/null; then
+  say "$metrics is taken (the installed vgpu-proxy.service?): this proxy serves no metrics; set VGPU_METRICS_LISTEN to another loopback HOST:PORT"
+  metrics=""
+fi
+metrics_args=()
+[ -n "$metrics" ] && metrics_args=(--metrics-listen "$metrics")
+nohup node dist/proxy/main.js --socket "$sock" --libcuda "$libcuda" ${metrics_args[@]+"${metrics_args[@]}"} >"$run_dir/proxy.log" 2>&1 &
 echo $! >"$pidfile"
-for _ in $(seq 100); do [ -S "$sock" ] && break; sleep 0.1; done
-[ -S "$sock" ] || { say "vgpu-proxy did not start; its log:"; tail -20 "$run_dir/proxy.log"; exit 1; }
+up() { kill -0 "$(cat "$pidfile")" 2>/dev/null && [ -S "$sock" ] && { [ -z "$metrics" ] || ! command -v curl >/dev/null || curl -sf -o /dev/null --max-time 1 "http://$metrics/metrics"; }; }
+for _ in $(seq 100); do up && break; sleep 0.1; done
+up || { say "vgpu-proxy did not start; its log:"; tail -20 "$run_dir/proxy.log"; stop_proxy; exit 1; }
 say "vgpu-proxy $(cat "$pidfile") listening on $sock (log $run_dir/proxy.log)"
+if [ -n "$metrics" ]; then say "metrics: http://$metrics/metrics (curl -s http://$metrics/metrics | grep '^vgpu_'; README: Observing a node)"
+else say "metrics: off"; fi
 
 step "containerd with the xen-cri runtime"
 if command -v xl >/dev/null 2>&1 && xl info >/dev/null 2>&1; then say "Xen: present ($(xl info | awk '/xen_version/{print $3}')); this build runs pods with the process backend (the xen backend is the next issue)"
@@ -80,4 +95,4 @@ else
   build/vgpu-tests/init_client 2>&1 | sed 's/^/  /'
 fi
 say ""
-say "vgpu-proxy keeps running (pid $(cat "$pidfile")); stop it with: tools/node-up.sh --stop"
+say "vgpu-proxy keeps running (pid $(cat "$pidfile"))$([ -n "$metrics" ] && echo ", metrics at http://$metrics/metrics"); stop it with: tools/node-up.sh --stop"

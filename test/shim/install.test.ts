@@ -28,7 +28,9 @@ t.test('deploy/install.sh', async (t) => {
   t.equal(fs.readlinkSync(path.join(root, 'opt', 'xen-cri', 'lib', 'vgpu', 'libcuda.so.1')), 'libvgpu.so', 'libcuda.so.1 -> libvgpu.so');
   t.ok(fs.existsSync(path.join(root, 'opt', 'xen-cri', 'build', 'proto', 'github.com', 'containerd', 'containerd', 'api', 'runtime', 'task', 'v2', 'shim.proto')), "containerd's .proto files installed");
   t.match(JSON.parse(fs.readFileSync(path.join(root, 'etc', 'xen-cri', 'config.json'), 'utf8')), { backend: 'process' }, 'config names the backend');
-  t.match(fs.readFileSync(path.join(root, 'etc', 'systemd', 'system', 'vgpu-proxy.service'), 'utf8'), /--control-socket \/run\/vgpu\/control\.sock/, 'vgpu-proxy unit serves the control API');
+  const unit = fs.readFileSync(path.join(root, 'etc', 'systemd', 'system', 'vgpu-proxy.service'), 'utf8');
+  t.match(unit, /--control-socket \/run\/vgpu\/control\.sock/, 'vgpu-proxy unit serves the control API');
+  t.match(unit, /--metrics-listen 127\.0\.0\.1:9464 /, 'and Prometheus metrics on loopback');
   const toml = fs.readFileSync(ctrd, 'utf8');
   t.match(toml, /runtimes\.xen-cri\]\n\s+runtime_type = "io\.containerd\.xen-cri\.v2"/, 'containerd handler added');
   t.match(toml, /pod_annotations = \["xen-cri\.io\/\*"\]/, 'with the pod annotations passed through');
