@@ -75,9 +75,9 @@ export interface Received {
   truncated: boolean;
 }
 
-const MSG_HDR = 56;
-const IOV = 16;
 const CONTROL_SPACE = 64;
+/** Where recvWithFds lays its message out in scratch. */
+const RECV = { msg: 0, iov: C.Msghdr.SIZE, control: C.Msghdr.SIZE + C.Iovec.SIZE } as const;
 
 /**
  * Receives one message of at most maxBytes into scratch (at offset dataOff)
@@ -85,38 +85,17 @@ const CONTROL_SPACE = 64;
  */
 export function recvWithFds(fd: number, scratch: C.NativeMemory, dataOff: number, maxBytes: number): Received {
   const dv = scratch.dv;
-  const msg = 0;
-  const iov = MSG_HDR;
-  const control = MSG_HDR + IOV;
-  if (dataOff < control + CONTROL_SPACE || dataOff + maxBytes > scratch.size) throw new Error('recvWithFds: scratch too small');
-  scratch.u8.fill(0, 0, control + CONTROL_SPACE);
-  C.writeU64(dv, iov, scratch.addr + dataOff);
-  C.writeU64(dv, iov + 8, maxBytes);
-  C.writeU64(dv, msg + 16, scratch.addr + iov); // msg_iov
-  C.writeU64(dv, msg + 24, 1); // msg_iovlen
-  C.writeU64(dv, msg + 32, scratch.addr + control); // msg_control
-  C.writeU64(dv, msg + 40, CONTROL_SPACE); // msg_controllen
+  if (dataOff < RECV.control + CONTROL_SPACE || dataOff + maxBytes > scratch.size) throw new Error('recvWithFds: scratch too small');
+  scratch.u8.fill(0, 0, RECV.control + CONTROL_SPACE);
+  C.writeMsghdr(dv, scratch.addr, RECV, scratch.addr + dataOff, maxBytes, CONTROL_SPACE);
   let n: number;
   for (;;) {
-    n = C.recvmsg(fd, scratch.addr + msg, C.MSG_CMSG_CLOEXEC | C.MSG_DONTWAIT);
+    n = C.recvmsg(fd, scratch.addr + RECV.msg, C.MSG_CMSG_CLOEXEC | C.MSG_DONTWAIT);
     if (n >= 0 || C.errno() !== C.EINTR) break;
   }
   if (n < 0) return { bytes: -1, fds: [], truncated: false };
-  const flags = dv.getInt32(msg + 48, true);
-  const fds: number[] = [];
-  const controlLen = C.readU64(dv, msg + 40);
-  // Walk the control messages: cmsg_len (8), level (4), type (4), data.
-  let off = 0;
-  while (off + 16 <= controlLen && off + 16 <= CONTROL_SPACE) {
-    const clen = C.readU64(dv, control + off);
-    const level = dv.getInt32(control + off + 8, true);
-    const type = dv.getInt32(control + off + 12, true);
-    if (clen < 16 || off + clen > CONTROL_SPACE) break;
-    if (level === C.SOL_SOCKET && type === C.SCM_RIGHTS) {
-      for (let p = 16; p + 4 <= clen; p += 4) fds.push(dv.getInt32(control + off + p, true));
-    }
-    off += (clen + 7) & ~7;
-  }
+  const flags = dv.getInt32(RECV.msg + C.Msghdr.flags, true);
+  const fds = C.decodeFds(dv, RECV.control, C.controlLength(dv, RECV.msg), CONTROL_SPACE);
   return { bytes: n, fds, truncated: (flags & C.MSG_CTRUNC) !== 0 };
 }
 

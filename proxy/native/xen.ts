@@ -2,17 +2,9 @@
 // devices /dev/xen/gntdev and /dev/xen/evtchn (ioctls bound with koffi; the
 // structs are the kernel's uapi: <xen/gntdev.h>, <xen/evtchn.h>).  No Xen
 // user-space library is needed.
-import koffi from 'koffi';
 import * as C from './libc.js';
 
-const libc = koffi.load('libc.so.6');
-const open = libc.func('int open(const char *path, int flags, int mode)');
-const ioctl = libc.func('int ioctl(int fd, unsigned long req, uintptr_t arg)');
-const write = libc.func('intptr_t write(int fd, uintptr_t buf, size_t len)');
-
-const O_RDWR = 2;
-const O_CLOEXEC = 0o2000000;
-const O_NONBLOCK = 0o4000;
+const { ioctl, O_RDWR, O_CLOEXEC, O_NONBLOCK } = C;
 const IOC = (type: number, nr: number, size: number): number => (size << 16) | (type << 8) | nr;
 const G = 0x47; // 'G'
 const E = 0x45; // 'E'
@@ -39,7 +31,7 @@ export class XenDeviceError extends Error {
 }
 
 function openDevice(path: string, extra = 0): number {
-  const fd = open(path, O_RDWR | O_CLOEXEC | extra, 0) as number;
+  const fd = C.open(path, O_RDWR | O_CLOEXEC | extra, 0) as number;
   if (fd < 0) throw new XenDeviceError(`cannot open ${path}: errno ${C.errno()} (is this Dom0, with the xen-gntdev and xen-evtchn modules loaded?)`, C.errno());
   return fd;
 }
@@ -157,7 +149,7 @@ export class EventChannel {
   drain(): void {
     const m = this.#scratch;
     const n = C.read(this.fd, m.addr + 64, 64) as number;
-    if (n > 0) write(this.fd, m.addr + 64, n);
+    if (n > 0) C.write(this.fd, m.addr + 64, n);
   }
 
   close(): void {

@@ -8,6 +8,7 @@
 // acknowledgement (libxenvchan_wait, which no longer blocks then) run on the
 // main thread.
 import koffi from 'koffi';
+import * as C from '../../../src/native/libc.js';
 
 type Lib0 = ReturnType<typeof koffi.load>;
 type Fn = ReturnType<Lib0['func']>;
@@ -21,7 +22,6 @@ interface Lib {
   bufferSpace: Fn;
   close: Fn;
   fd: Fn;
-  poll: Fn;
 }
 let lib: Lib | null = null;
 
@@ -44,12 +44,12 @@ function load(): Lib {
     bufferSpace: so.func('int libxenvchan_buffer_space(libxenvchan *ctrl)'),
     close: so.func('void libxenvchan_close(libxenvchan *ctrl)'),
     fd: so.func('int libxenvchan_fd_for_select(libxenvchan *ctrl)'),
-    poll: koffi.load('libc.so.6').func('int poll(uint8_t *fds, unsigned long nfds, int timeout)'),
   };
   return lib;
 }
 
 const WAIT_MS = 250;
+const PFD_PAGE = 4096;
 
 /** A connected vchan: bytes in (onData), bytes out (send), and its end (onClose). */
 export class Vchan {
@@ -58,8 +58,9 @@ export class Vchan {
   #waiting = false;
   #closed = false;
   #closeWhenIdle = false;
-  /** struct pollfd { int fd; short events; short revents; } for the event channel */
-  readonly #pfd = Buffer.alloc(8);
+  /** struct pollfd { int fd; short events; short revents; } for the event channel, in native memory (a poll on the pool reads it) */
+  #pfdAddr: number;
+  readonly #pfd: DataView;
   #pending: Buffer[] = [];
   readonly #buf = Buffer.alloc(65536);
   /** How often an event woke us. */
@@ -70,8 +71,14 @@ export class Vchan {
   private constructor(l: Lib, ctrl: unknown) {
     this.#lib = l;
     this.#ctrl = ctrl;
-    this.#pfd.writeInt32LE(l.fd(ctrl) as number, 0);
-    this.#pfd.writeInt16LE(1 /* POLLIN */, 4);
+    this.#pfdAddr = C.mapAnonymous(PFD_PAGE);
+    if (this.#pfdAddr < 0) {
+      l.close(ctrl);
+      throw new Error(`cannot map a page for the agent channel's poll: errno ${C.errno()}`);
+    }
+    this.#pfd = new DataView(koffi.view(BigInt(this.#pfdAddr), 8));
+    this.#pfd.setInt32(0, l.fd(ctrl) as number, true);
+    this.#pfd.setInt16(4, C.POLLIN, true);
   }
 
   /** Connects to the server at xsPath of domain domid; null while it is not there yet. */
@@ -133,8 +140,8 @@ export class Vchan {
   #arm(): void {
     if (this.#waiting || this.#closed) return;
     this.#waiting = true;
-    this.#pfd.writeInt16LE(0, 6);
-    this.#lib.poll.async(this.#pfd, 1, WAIT_MS, (err: unknown, rc: number) => {
+    this.#pfd.setInt16(6, 0, true);
+    C.poll.async(this.#pfdAddr, 1, WAIT_MS, (err: unknown, rc: number) => {
       this.#waiting = false;
       if (this.#closeWhenIdle) return this.#release();
       if (this.#closed) return;
@@ -169,5 +176,7 @@ export class Vchan {
     if (!this.#ctrl) return;
     this.#lib.close(this.#ctrl);
     this.#ctrl = null;
+    C.munmap(this.#pfdAddr, PFD_PAGE);
+    this.#pfdAddr = 0;
   }
 }

@@ -15,7 +15,6 @@
 // else it is built again.  So an input behaves the same whenever it runs:
 // VGPU_FUZZ_FRESH=1 builds a new session and loop per input, for comparison.
 import pino from 'pino';
-import koffi from 'koffi';
 import * as W from '../../../proxy/wire/layout.js';
 import * as C from '../../../proxy/native/libc.js';
 import { ChannelFault } from '../../../proxy/channel/errors.js';
@@ -44,14 +43,6 @@ export const BYSTANDER_EVERY = 64;
 /** Every op the proxy serves, in number order (what a record's op is mostly chosen from). */
 export const OPS: number[] = opTable().flatMap((spec, i) => (spec ? [i] : []));
 
-// --- libc bits the guest side needs (the proxy's own come from proxy/native/libc.ts) ---
-const libc = koffi.load('libc.so.6');
-const socketpair = libc.func('int socketpair(int domain, int type, int protocol, _Out_ int *sv)') as (d: number, t: number, p: number, sv: number[]) => number;
-const memfdCreate = libc.func('int memfd_create(const char *name, unsigned int flags)') as (name: string, flags: number) => number;
-const ftruncate = libc.func('int ftruncate(int fd, int64_t len)') as (fd: number, len: number) => number;
-const sendmsg = libc.func('intptr_t sendmsg(int fd, uintptr_t msg, int flags)') as (fd: number, msg: number, flags: number) => number;
-const F_ADD_SEALS = 1033;
-const MFD_ALLOW_SEALING = 2;
 
 // --- what the harness counts ---
 export const stats = {
@@ -266,35 +257,28 @@ function fuzzTable(guest: GuestSim, sock: () => number): (OpSpec | undefined)[] 
 }
 
 const noteMem = C.allocScratch(4096);
+/** Where sendSegment lays its message out in noteMem. */
+const NOTE_MSG = { msg: 0, iov: 64, control: 96, note: 200 } as const;
 /** Sends an FdNote with a sealed 64 KiB memfd, as libvgpu does before HOSTMEM_MAP. */
 function sendSegment(sock: number, _g: GuestSim): void {
-  const fd = memfdCreate('vgpu-fuzz-seg', MFD_ALLOW_SEALING | 0x1 /* CLOEXEC */);
+  const fd = C.memfdCreate('vgpu-fuzz-seg', C.MFD_ALLOW_SEALING | C.MFD_CLOEXEC) as number;
   if (fd < 0) throw new Error('memfd_create failed');
-  ftruncate(fd, SEGMENT_BYTES);
-  C.fcntl(fd, F_ADD_SEALS, C.F_SEAL_SHRINK);
+  C.ftruncate(fd, SEGMENT_BYTES);
+  C.fcntl(fd, C.F_ADD_SEALS, C.F_SEAL_SHRINK);
   const m = noteMem;
   m.u8.fill(0, 0, 256);
   const dv = m.dv;
-  // note at 200, iov at 64, cmsg at 96, msghdr at 0
-  dv.setUint32(200, W.HELLO_MAGIC, true);
-  dv.setUint32(204, NOTE_TOKEN, true);
-  C.writeU64(dv, 64, m.addr + 200);
-  C.writeU64(dv, 72, W.FdNote.SIZE);
-  C.writeU64(dv, 96, 20); // cmsg_len
-  dv.setInt32(104, C.SOL_SOCKET, true);
-  dv.setInt32(108, C.SCM_RIGHTS, true);
-  dv.setInt32(112, fd, true);
-  C.writeU64(dv, 16, m.addr + 64);
-  C.writeU64(dv, 24, 1);
-  C.writeU64(dv, 32, m.addr + 96);
-  C.writeU64(dv, 40, 24);
-  sendmsg(sock, m.addr, C.MSG_DONTWAIT | C.MSG_NOSIGNAL);
+  dv.setUint32(NOTE_MSG.note + W.FdNote.magic, W.HELLO_MAGIC, true);
+  dv.setUint32(NOTE_MSG.note + W.FdNote.token, NOTE_TOKEN, true);
+  const control = C.encodeFds(dv, NOTE_MSG.control, [fd]);
+  C.writeMsghdr(dv, m.addr, NOTE_MSG, m.addr + NOTE_MSG.note, W.FdNote.SIZE, control);
+  C.sendmsg(sock, m.addr + NOTE_MSG.msg, C.MSG_DONTWAIT | C.MSG_NOSIGNAL);
   C.close(fd);
 }
 
 function pair(): [number, number] {
   const sv = [0, 0];
-  if (socketpair(C.AF_UNIX, C.SOCK_STREAM | C.SOCK_CLOEXEC, 0, sv) !== 0) throw new Error('socketpair failed');
+  if (C.socketpair(C.AF_UNIX, C.SOCK_STREAM | C.SOCK_CLOEXEC, 0, sv) !== 0) throw new Error('socketpair failed');
   return [sv[0]!, sv[1]!];
 }
 
