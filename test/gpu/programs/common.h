@@ -169,6 +169,17 @@ static inline unsigned char *read_kernel_image(const struct args *a, const char 
     return read_file(path, size);
 }
 
+/* A kernel image from KERNEL_DIR, loaded as a module (cuModuleLoadData). */
+static inline CUmodule load_module(const struct args *a, const char *file)
+{
+    size_t size = 0;
+    unsigned char *image = read_kernel_image(a, file, &size);
+    CUmodule mod = NULL;
+    CHECK(cuModuleLoadData(&mod, image));
+    free(image);
+    return mod;
+}
+
 /* ---- context ----------------------------------------------------------- */
 
 /* cuInit, device 0, its primary context retained and made current. */

@@ -18,7 +18,8 @@
 
 static CUfunction f_axpb, f_add;
 
-static CUgraphNode kernel_node(CUgraph g, const CUgraphNode *deps, size_t ndeps, CUfunction f, void **params)
+/* f over N elements, BLOCK threads a block. */
+static CUDA_KERNEL_NODE_PARAMS kernel_params(CUfunction f, void **params)
 {
     CUDA_KERNEL_NODE_PARAMS kp;
     memset(&kp, 0, sizeof kp);
@@ -28,6 +29,12 @@ static CUgraphNode kernel_node(CUgraph g, const CUgraphNode *deps, size_t ndeps,
     kp.blockDimX = BLOCK;
     kp.blockDimY = kp.blockDimZ = 1;
     kp.kernelParams = params;
+    return kp;
+}
+
+static CUgraphNode kernel_node(CUgraph g, const CUgraphNode *deps, size_t ndeps, CUfunction f, void **params)
+{
+    CUDA_KERNEL_NODE_PARAMS kp = kernel_params(f, params);
     CUgraphNode node = NULL;
     CHECK(cuGraphAddKernelNode(&node, g, deps, ndeps, &kp));
     return node;
@@ -83,11 +90,7 @@ int main(int argc, char **argv)
     CUdevice dev;
     CUcontext ctx = setup_primary(&dev);
 
-    size_t size = 0;
-    unsigned char *image = read_kernel_image(&args, "graph_build.fatbin", &size);
-    CUmodule mod;
-    CHECK(cuModuleLoadData(&mod, image));
-    free(image);
+    CUmodule mod = load_module(&args, "graph_build.fatbin");
     CHECK(cuModuleGetFunction(&f_axpb, mod, "axpb"));
     CHECK(cuModuleGetFunction(&f_add, mod, "add_into"));
 
@@ -166,14 +169,7 @@ int main(int argc, char **argv)
     /* Per-node updates: new axpb factors, a new fill value, the copy from b, the child graph changed. */
     unsigned mul11 = 11, add4 = 4;
     void *axpb2[] = { &a, &n, &mul11, &add4 };
-    CUDA_KERNEL_NODE_PARAMS kp;
-    memset(&kp, 0, sizeof kp);
-    kp.func = f_axpb;
-    kp.gridDimX = blocks_for(N, BLOCK);
-    kp.gridDimY = kp.gridDimZ = 1;
-    kp.blockDimX = BLOCK;
-    kp.blockDimY = kp.blockDimZ = 1;
-    kp.kernelParams = axpb2;
+    CUDA_KERNEL_NODE_PARAMS kp = kernel_params(f_axpb, axpb2);
     CHECK(cuGraphExecKernelNodeSetParams(exec, axpb, &kp));
     CUDA_MEMSET_NODE_PARAMS fb2 = fill(b, 100);
     CHECK(cuGraphExecMemsetNodeSetParams(exec, fill_b, &fb2, ctx));

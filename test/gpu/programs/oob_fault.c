@@ -14,12 +14,8 @@ int main(int argc, char **argv)
     CUdevice dev;
     setup_primary(&dev);
 
-    size_t size = 0;
-    unsigned char *image = read_kernel_image(&args, "oob_fault.cubin", &size);
-    CUmodule mod;
     CUfunction f;
-    CHECK(cuModuleLoadData(&mod, image));
-    free(image);
+    CUmodule mod = load_module(&args, "oob_fault.cubin");
     CHECK(cuModuleGetFunction(&f, mod, "oob_write"));
 
     CUdeviceptr buf;

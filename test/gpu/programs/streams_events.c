@@ -325,11 +325,7 @@ int main(int argc, char **argv)
     CUdevice dev;
     CUcontext primary = setup_primary(&dev);
 
-    size_t size = 0;
-    unsigned char *image = read_kernel_image(&args, "streams_events.fatbin", &size);
-    CUmodule mod;
-    CHECK(cuModuleLoadData(&mod, image));
-    free(image);
+    CUmodule mod = load_module(&args, "streams_events.fatbin");
     CHECK(cuModuleGetFunction(&f_mix, mod, "mix"));
     CHECK(cuModuleGetFunction(&f_add_into, mod, "add_into"));
     CHECK(cuModuleGetFunction(&f_copy, mod, "copy_u32"));

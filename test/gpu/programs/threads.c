@@ -110,11 +110,7 @@ int main(int argc, char **argv)
     memset(&sh, 0, sizeof sh);
     sh.ctx = setup_primary(&dev);
 
-    size_t size = 0;
-    unsigned char *image = read_kernel_image(&args, "threads.fatbin", &size);
-    CUmodule mod;
-    CHECK(cuModuleLoadData(&mod, image));
-    free(image);
+    CUmodule mod = load_module(&args, "threads.fatbin");
     CHECK(cuModuleGetFunction(&sh.step, mod, "step"));
     CHECK(cuModuleGetFunction(&sh.produce, mod, "produce"));
     CHECK(cuModuleGetFunction(&sh.consume, mod, "consume"));

@@ -612,11 +612,7 @@ int main(int argc, char **argv)
            fabric);
     EXPECT(vmm == 1, "device 0 does not support virtual memory management");
 
-    size_t size = 0;
-    unsigned char *image = read_kernel_image(&args, "vmm.fatbin", &size);
-    CUmodule mod;
-    CHECK(cuModuleLoadData(&mod, image));
-    free(image);
+    CUmodule mod = load_module(&args, "vmm.fatbin");
     CHECK(cuModuleGetFunction(&g_add, mod, "add_const"));
 
     query_granularity();
