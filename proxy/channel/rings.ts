@@ -60,8 +60,8 @@ export class RequestReader {
       const pos = this.#head & this.#mask;
       // The header is copied out once; only this copy is trusted from here on.
       this.#hdrBytes.set(this.#ring.subarray(pos, pos + HDR));
-      const len = this.#hdr.getUint32(0, true);
-      const op = this.#hdr.getUint16(4, true);
+      const len = this.#hdr.getUint32(W.ReqHdr.len, true);
+      const op = this.#hdr.getUint16(W.ReqHdr.op, true);
       if (len < HDR || len % W.RECORD_ALIGN !== 0 || len > avail || len > this.#size - pos || (op !== W.Op.PAD && len > W.RECORD_MAX)) {
         throw new ChannelFault('bad_record', `request record at ${pos} has length ${len} (available ${avail}, to ring end ${this.#size - pos})`);
       }
@@ -72,9 +72,9 @@ export class RequestReader {
       const r = this.current;
       r.bytes.set(this.#ring.subarray(pos, pos + len));
       r.op = op;
-      r.flags = this.#hdr.getUint16(6, true);
-      r.seq = this.#hdr.getUint32(8, true);
-      r.ctx = this.#hdr.getUint32(12, true);
+      r.flags = this.#hdr.getUint16(W.ReqHdr.flags, true);
+      r.seq = this.#hdr.getUint32(W.ReqHdr.seq, true);
+      r.ctx = this.#hdr.getUint32(W.ReqHdr.ctx, true);
       r.payloadLen = len - HDR;
       // Copied, /then/ handed back to the guest.
       this.#release(len);
@@ -122,19 +122,19 @@ export class ResponseWriter {
     }
     const v = this.#ringView;
     if (len > toEnd) {
-      v.setUint32(pos, toEnd, true);
-      v.setUint16(pos + 4, W.Op.PAD, true);
-      v.setUint16(pos + 6, 0, true);
-      v.setUint32(pos + 8, 0, true);
-      v.setUint32(pos + 12, 0, true);
+      v.setUint32(pos + W.RspHdr.len, toEnd, true);
+      v.setUint16(pos + W.RspHdr.op, W.Op.PAD, true);
+      v.setUint16(pos + W.RspHdr.flags, 0, true);
+      v.setUint32(pos + W.RspHdr.seq, 0, true);
+      v.setUint32(pos + W.RspHdr.result, 0, true);
       this.#tail = (this.#tail + toEnd) >>> 0;
       pos = 0;
     }
-    v.setUint32(pos, len, true);
-    v.setUint16(pos + 4, op, true);
-    v.setUint16(pos + 6, 0, true);
-    v.setUint32(pos + 8, seq, true);
-    v.setInt32(pos + 12, result, true);
+    v.setUint32(pos + W.RspHdr.len, len, true);
+    v.setUint16(pos + W.RspHdr.op, op, true);
+    v.setUint16(pos + W.RspHdr.flags, 0, true);
+    v.setUint32(pos + W.RspHdr.seq, seq, true);
+    v.setInt32(pos + W.RspHdr.result, result, true);
     if (payloadLen > 0) this.#ring.set(payload.subarray(0, payloadLen), pos + HDR);
     this.#tail = (this.#tail + len) >>> 0;
     // The record is written, /then/ the tail is published.

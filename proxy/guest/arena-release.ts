@@ -18,13 +18,12 @@
 // in a capture: it refuses, rather than baking an arena address into a graph.
 import type { Logger } from 'pino';
 import * as C from '../native/libc.js';
+import * as A from '../wire/cuda-abi.js';
 import { CudaDriver, CUDA_ERROR_NOT_READY, CUDA_SUCCESS } from '../native/cuda.js';
 import * as W from '../wire/layout.js';
 import { CtrlWord, Region } from '../channel/region.js';
 
-const CU_EVENT_DISABLE_TIMING = 0x2;
 const CUDA_ERROR_HOST_MEMORY_ALREADY_REGISTERED = 712;
-const CU_STREAM_CAPTURE_STATUS_NONE = 0;
 const PAGE = 4096;
 /** Free events kept per context. */
 const POOL_MAX = 64;
@@ -227,7 +226,7 @@ export class ArenaRelease {
   #capturing(stream: number): boolean {
     const r = this.cuda!.cuStreamIsCapturing(stream, this.#slot.addr);
     // An error here (a capture elsewhere forbids asking about this stream): let the driver decide, as for pageable memory.
-    return r !== CUDA_SUCCESS || this.#slot.dv.getUint32(0, true) !== CU_STREAM_CAPTURE_STATUS_NONE;
+    return r !== CUDA_SUCCESS || this.#slot.dv.getUint32(0, true) !== A.CU_STREAM_CAPTURE_STATUS_NONE;
   }
 
   /** The copy through private pageable memory: the driver treats it exactly as a pageable one. */
@@ -265,7 +264,7 @@ export class ArenaRelease {
     const pool = this.#pools.get(ctx);
     const free = pool?.pop();
     if (free !== undefined) return free;
-    const r = this.cuda!.cuEventCreate(this.#slot.addr, CU_EVENT_DISABLE_TIMING);
+    const r = this.cuda!.cuEventCreate(this.#slot.addr, A.CU_EVENT_DISABLE_TIMING);
     return r === CUDA_SUCCESS ? C.readU64(this.#slot.dv, 0) : 0;
   }
 

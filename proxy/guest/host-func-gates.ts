@@ -14,6 +14,7 @@
 // waits for its streams) and when the guest leaves, every gate of it opens.
 import type { Logger } from 'pino';
 import * as C from '../native/libc.js';
+import * as A from '../wire/cuda-abi.js';
 import {
   type CudaDriver,
   CUDA_ERROR_INVALID_VALUE,
@@ -25,10 +26,6 @@ import { HOST_FUNC_PENDING_MAX } from '../wire/layout.js';
 const PAGE = 4096;
 /** Streams that may carry host functions at once: one 32-bit counter each in the page. */
 const SLOTS = PAGE / 4;
-const CU_MEMHOSTREGISTER_PORTABLE = 0x1;
-const CU_MEMHOSTREGISTER_DEVICEMAP = 0x2;
-const CU_EVENT_DISABLE_TIMING = 0x2;
-const CU_STREAM_WAIT_VALUE_GEQ = 0x0;
 
 interface Slot {
   readonly index: number;
@@ -62,7 +59,7 @@ export class HostFuncGates {
   #pageReady(out: C.NativeMemory): number {
     if (this.#page) return CUDA_SUCCESS;
     const page = C.allocScratch(PAGE);
-    let r = this.cuda.cuMemHostRegister_v2(page.addr, PAGE, CU_MEMHOSTREGISTER_PORTABLE | CU_MEMHOSTREGISTER_DEVICEMAP);
+    let r = this.cuda.cuMemHostRegister_v2(page.addr, PAGE, A.CU_MEMHOSTREGISTER_PORTABLE | A.CU_MEMHOSTREGISTER_DEVICEMAP);
     if (r === CUDA_SUCCESS) {
       r = this.cuda.cuMemHostGetDevicePointer_v2(out.addr, page.addr, 0);
       if (r !== CUDA_SUCCESS) this.cuda.cuMemHostUnregister(page.addr);
@@ -98,12 +95,12 @@ export class HostFuncGates {
     if (r !== CUDA_SUCCESS) return r;
     const slot = this.#slotOf(stream, ctx);
     if (!slot) return CUDA_ERROR_OUT_OF_MEMORY;
-    r = this.cuda.cuEventCreate(out.addr, CU_EVENT_DISABLE_TIMING);
+    r = this.cuda.cuEventCreate(out.addr, A.CU_EVENT_DISABLE_TIMING);
     if (r !== CUDA_SUCCESS) return r;
     const event = C.readU64(out.dv, 0);
     r = this.cuda.cuEventRecordWithFlags(event, stream, 0);
     // The device address is the counter's, inside the proxy's own page.
-    if (r === CUDA_SUCCESS) r = this.cuda.cuStreamWaitValue32_v2(stream, this.#devicePage + slot.index * 4, (slot.enqueued + 1) >>> 0, CU_STREAM_WAIT_VALUE_GEQ);
+    if (r === CUDA_SUCCESS) r = this.cuda.cuStreamWaitValue32_v2(stream, this.#devicePage + slot.index * 4, (slot.enqueued + 1) >>> 0, A.CU_STREAM_WAIT_VALUE_GEQ);
     if (r !== CUDA_SUCCESS) {
       this.cuda.cuEventDestroy_v2(event);
       return r;

@@ -84,8 +84,14 @@ export class Session {
   readonly hostSegments = new Map<number, HostSegment>();
   /** Out-parameters and small structs handed to the driver. */
   readonly out: C.NativeMemory = C.allocScratch(64 * 1024);
-  /** Kernel parameters, launch configs and attributes. */
-  readonly launchMem: C.NativeMemory = C.allocScratch(64 * 1024);
+  /**
+   * Scratch for the op families that build driver structs and arrays: the
+   * launches (launch.ts: configs, attributes, kernel parameters), module loads
+   * (module.ts: JIT options and logs) and 2-D copies (memory.ts). Each family
+   * lays it out from offset 0 in a table of its own (LAUNCH_MEM, MODULE_MEM,
+   * COPY_MEM): ops run one at a time, and none keeps anything here past its call.
+   */
+  readonly opMem: C.NativeMemory = C.allocScratch(64 * 1024);
   /** Node parameters, dependency arrays and node lists of graphs built node by node (proxy/ops/graph-build.ts lays it out). */
   readonly graphMem: C.NativeMemory = C.allocScratch(64 * 1024);
   readonly graphNodes: GraphNodes;
@@ -229,8 +235,8 @@ export class Session {
    * stays mapped until every context of this guest is destroyed.
    */
   arenaAddr(dv: DataView, off: number, wantLen: number): number {
-    const pos = dv.getUint32(off, true);
-    const len = dv.getUint32(off + 4, true);
+    const pos = dv.getUint32(off + W.ArenaRef.pos, true);
+    const len = dv.getUint32(off + W.ArenaRef.len, true);
     const size = this.region.layout.arenaSize;
     const at = pos & (size - 1);
     if (len !== wantLen || len > size || at + len > size) return -1;
@@ -240,8 +246,8 @@ export class Session {
 
   /** The arena bytes of a checked reference, as a view (for the proxy's own reads). */
   arenaBytes(dv: DataView, off: number): Uint8Array | null {
-    const pos = dv.getUint32(off, true);
-    const len = dv.getUint32(off + 4, true);
+    const pos = dv.getUint32(off + W.ArenaRef.pos, true);
+    const len = dv.getUint32(off + W.ArenaRef.len, true);
     const size = this.region.layout.arenaSize;
     const at = pos & (size - 1);
     if (len > size || at + len > size) return null;
@@ -332,7 +338,7 @@ export class Session {
     this.arena.close();
     this.stage.release();
     C.munmap(this.out.addr, this.out.size);
-    C.munmap(this.launchMem.addr, this.launchMem.size);
+    C.munmap(this.opMem.addr, this.opMem.size);
     C.munmap(this.graphMem.addr, this.graphMem.size);
     return counts;
   }
@@ -358,7 +364,7 @@ export class Session {
     this.#currentCtx = 0;
     this.residentThreads = 0;
     this.out.u8.fill(0);
-    this.launchMem.u8.fill(0);
+    this.opMem.u8.fill(0);
     this.graphMem.u8.fill(0);
     return counts;
   }

@@ -4,6 +4,7 @@
 // context of its own, created on first retain and destroyed on last release.
 import * as W from '../wire/layout.js';
 import * as C from '../native/libc.js';
+import * as A from '../wire/cuda-abi.js';
 import { CudaDriver, CUDA_ERROR_INVALID_CONTEXT, CUDA_ERROR_INVALID_DEVICE, CUDA_ERROR_INVALID_VALUE, CUDA_ERROR_OUT_OF_MEMORY, CUDA_SUCCESS } from '../native/cuda.js';
 import type { Session } from '../guest/session.js';
 import { op, OpSpec, P, Reply } from './op.js';
@@ -16,27 +17,22 @@ const CTX_FLAGS_ALLOWED = 0xff;
  * (driver 580); the context that stands in for it is created with it, so
  * cuCtxGetFlags answers the same through libvgpu.
  */
-const CU_CTX_MAP_HOST = 0x08;
-const primaryFlags = (flags: number): number => flags | CU_CTX_MAP_HOST;
+const primaryFlags = (flags: number): number => flags | A.CU_CTX_MAP_HOST;
 
-const CU_LIMIT_STACK_SIZE = 0;
-const CU_LIMIT_MALLOC_HEAP_SIZE = 2;
 /**
  * Largest per-thread stack a guest may ask for: 512 KiB, the most local
  * memory a GPU thread can have (CUDA's per-thread limit on every architecture
  * since compute capability 2.0); the driver's default is 1 KiB.
  */
 export const STACK_MAX = 512 * 1024;
-const CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT = 16;
-const CU_DEVICE_ATTRIBUTE_MAX_THREADS_PER_MULTIPROCESSOR = 39;
 
 /** Threads the device holds resident at once (asked once per session); -1 when the driver does not say. */
 function residentThreads(s: Session, cuda: CudaDriver): number {
   if (s.residentThreads > 0) return s.residentThreads;
   const dev = s.device!.cuDevice;
-  if (cuda.cuDeviceGetAttribute(s.out.addr, CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT, dev) !== CUDA_SUCCESS) return -1;
+  if (cuda.cuDeviceGetAttribute(s.out.addr, A.CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT, dev) !== CUDA_SUCCESS) return -1;
   const sms = s.out.dv.getInt32(0, true);
-  if (cuda.cuDeviceGetAttribute(s.out.addr, CU_DEVICE_ATTRIBUTE_MAX_THREADS_PER_MULTIPROCESSOR, dev) !== CUDA_SUCCESS) return -1;
+  if (cuda.cuDeviceGetAttribute(s.out.addr, A.CU_DEVICE_ATTRIBUTE_MAX_THREADS_PER_MULTIPROCESSOR, dev) !== CUDA_SUCCESS) return -1;
   const threads = sms * s.out.dv.getInt32(0, true);
   if (threads <= 0) return -1;
   s.residentThreads = threads;
@@ -151,7 +147,7 @@ export const contextOps: OpSpec[] = [
     const limit = req.dv.getUint32(P + W.ReqLimit.limit, true);
     const value = C.readU64(req.dv, P + W.ReqLimit.value);
     if (!Number.isSafeInteger(value)) return CUDA_ERROR_INVALID_VALUE;
-    const kind = limit === CU_LIMIT_MALLOC_HEAP_SIZE ? 'heap' : limit === CU_LIMIT_STACK_SIZE ? 'stack' : null;
+    const kind = limit === A.CU_LIMIT_MALLOC_HEAP_SIZE ? 'heap' : limit === A.CU_LIMIT_STACK_SIZE ? 'stack' : null;
     if (kind === null) return cuda.cuCtxSetLimit(limit, value);
     let bytes = value;
     if (kind === 'stack') {

@@ -6,6 +6,7 @@
 // proxy-private memory.
 import * as W from '../wire/layout.js';
 import * as C from '../native/libc.js';
+import * as A from '../wire/cuda-abi.js';
 import { CUDA_ERROR_INVALID_HANDLE, CUDA_ERROR_INVALID_VALUE, CUDA_ERROR_NOT_SUPPORTED, CUDA_SUCCESS } from '../native/cuda.js';
 import type { Request } from '../channel/rings.js';
 import type { Session } from '../guest/session.js';
@@ -13,19 +14,34 @@ import { op, OpSpec, P } from './op.js';
 
 const MAX_ATTRS = 32;
 const MAX_PARAM_BYTES = 32764;
-/* Layout in s.launchMem. */
-const CONFIG = 0; // CUlaunchConfig, 56 bytes
-const EXTRA = 64; // void *extra[5]
-const PARAM_SIZE = 112; // size_t
-const ATTRS = 128; // CUlaunchAttribute[MAX_ATTRS], 72 bytes each
-const PARAMS = ATTRS + MAX_ATTRS * 72; // the parameter buffer
-const ATTR_SIZE = 72;
-const CU_LAUNCH_PARAM_BUFFER_POINTER = 1;
-const CU_LAUNCH_PARAM_BUFFER_SIZE = 2;
+const CFG = A.CUlaunchConfig;
+const ATTR = A.CUlaunchAttribute;
+/** The launch family's layout in s.opMem (see Session.opMem). */
+const LAUNCH_MEM = {
+  CONFIG: 0, // CUlaunchConfig
+  EXTRA: 64, // void *extra[5]: BUFFER_POINTER, params, BUFFER_SIZE, &paramSize, END
+  PARAM_SIZE: 112, // size_t
+  ATTRS: 128, // CUlaunchAttribute[MAX_ATTRS]
+  PARAMS: 128 + MAX_ATTRS * ATTR.SIZE, // the parameter buffer, MAX_PARAM_BYTES
+} as const;
 
 /** CUlaunchAttributeID: which a guest may send, and which carry an event handle in their first 8 bytes. */
-const ATTR_PLAIN = new Set([0, 1, 2, 3, 4, 5, 6, 8, 9, 10, 11, 14, 16]);
-const ATTR_EVENT = new Set([7, 12]); // PROGRAMMATIC_EVENT, LAUNCH_COMPLETION_EVENT
+const ATTR_PLAIN = new Set([
+  A.CU_LAUNCH_ATTRIBUTE_IGNORE,
+  A.CU_LAUNCH_ATTRIBUTE_ACCESS_POLICY_WINDOW,
+  A.CU_LAUNCH_ATTRIBUTE_COOPERATIVE,
+  A.CU_LAUNCH_ATTRIBUTE_SYNCHRONIZATION_POLICY,
+  A.CU_LAUNCH_ATTRIBUTE_CLUSTER_DIMENSION,
+  A.CU_LAUNCH_ATTRIBUTE_CLUSTER_SCHEDULING_POLICY_PREFERENCE,
+  A.CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION,
+  A.CU_LAUNCH_ATTRIBUTE_PRIORITY,
+  A.CU_LAUNCH_ATTRIBUTE_MEM_SYNC_DOMAIN_MAP,
+  A.CU_LAUNCH_ATTRIBUTE_MEM_SYNC_DOMAIN,
+  A.CU_LAUNCH_ATTRIBUTE_PREFERRED_CLUSTER_DIMENSION,
+  A.CU_LAUNCH_ATTRIBUTE_PREFERRED_SHARED_MEMORY_CARVEOUT,
+  A.CU_LAUNCH_ATTRIBUTE_NVLINK_UTIL_CENTRIC_SCHEDULING,
+]);
+const ATTR_EVENT = new Set([A.CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_EVENT, A.CU_LAUNCH_ATTRIBUTE_LAUNCH_COMPLETION_EVENT]);
 
 interface Launch {
   fn: number;
@@ -52,44 +68,53 @@ function decodeLaunch(s: Session, req: Request, withParams: boolean): Launch | n
   return { fn, stream, attrs, paramBytes, paramsAt };
 }
 
-/** Builds CUlaunchConfig and its attribute array in launchMem; a CUresult. */
+/** Builds CUlaunchConfig and its attribute array in opMem; a CUresult. */
 function buildConfig(s: Session, req: Request, l: Launch): number {
-  const m = s.launchMem;
+  const m = s.opMem;
   const dv = req.dv;
-  for (let i = 0; i < 7; i++) m.dv.setUint32(CONFIG + i * 4, dv.getUint32(P + W.ReqLaunch.grid + i * 4, true), true);
-  m.dv.setUint32(CONFIG + 28, 0, true);
-  C.writeU64(m.dv, CONFIG + 32, l.stream);
-  C.writeU64(m.dv, CONFIG + 40, l.attrs ? m.addr + ATTRS : 0);
-  m.dv.setUint32(CONFIG + 48, l.attrs, true);
-  m.dv.setUint32(CONFIG + 52, 0, true);
+  const cfg = LAUNCH_MEM.CONFIG;
+  const grid = P + W.ReqLaunch.grid;
+  const block = P + W.ReqLaunch.block;
+  m.u8.fill(0, cfg, cfg + CFG.SIZE);
+  m.dv.setUint32(cfg + CFG.gridDimX, dv.getUint32(grid, true), true);
+  m.dv.setUint32(cfg + CFG.gridDimY, dv.getUint32(grid + 4, true), true);
+  m.dv.setUint32(cfg + CFG.gridDimZ, dv.getUint32(grid + 8, true), true);
+  m.dv.setUint32(cfg + CFG.blockDimX, dv.getUint32(block, true), true);
+  m.dv.setUint32(cfg + CFG.blockDimY, dv.getUint32(block + 4, true), true);
+  m.dv.setUint32(cfg + CFG.blockDimZ, dv.getUint32(block + 8, true), true);
+  m.dv.setUint32(cfg + CFG.sharedMemBytes, dv.getUint32(P + W.ReqLaunch.shared_mem, true), true);
+  C.writeU64(m.dv, cfg + CFG.hStream, l.stream);
+  C.writeU64(m.dv, cfg + CFG.attrs, l.attrs ? m.addr + LAUNCH_MEM.ATTRS : 0);
+  m.dv.setUint32(cfg + CFG.numAttrs, l.attrs, true);
   for (let i = 0; i < l.attrs; i++) {
     const src = P + W.ReqLaunch.SIZE + i * W.LaunchAttr.SIZE;
-    const dst = ATTRS + i * ATTR_SIZE;
+    const dst = LAUNCH_MEM.ATTRS + i * ATTR.SIZE;
     const id = dv.getUint32(src + W.LaunchAttr.id, true);
-    m.dv.setUint32(dst, id, true);
-    m.dv.setUint32(dst + 4, 0, true);
-    m.u8.set(req.bytes.subarray(src + W.LaunchAttr.value, src + W.LaunchAttr.value + 64), dst + 8);
+    m.dv.setUint32(dst + ATTR.id, id, true);
+    m.u8.fill(0, dst + ATTR.pad, dst + ATTR.value);
+    m.u8.set(req.bytes.subarray(src + W.LaunchAttr.value, src + W.LaunchAttr.value + ATTR.SIZE - ATTR.value), dst + ATTR.value);
     if (ATTR_EVENT.has(id)) {
       const ev = s.realHandle(dv.getUint32(src + W.LaunchAttr.value, true), 'event');
       if (ev < 0) return CUDA_ERROR_INVALID_HANDLE;
-      C.writeU64(m.dv, dst + 8, ev);
+      C.writeU64(m.dv, dst + ATTR.value, ev);
     } else if (!ATTR_PLAIN.has(id)) return CUDA_ERROR_NOT_SUPPORTED;
   }
   return CUDA_SUCCESS;
 }
 
-/** Copies the packed parameters into launchMem and builds the `extra` array; its address, or 0 without parameters. */
+/** Copies the packed parameters into opMem and builds the `extra` array; its address, or 0 without parameters. */
 function buildExtra(s: Session, req: Request, l: Launch): number {
   if (l.paramBytes === 0) return 0;
-  const m = s.launchMem;
-  m.u8.set(req.bytes.subarray(l.paramsAt, l.paramsAt + l.paramBytes), PARAMS);
-  C.writeU64(m.dv, PARAM_SIZE, l.paramBytes);
-  C.writeU64(m.dv, EXTRA, CU_LAUNCH_PARAM_BUFFER_POINTER);
-  C.writeU64(m.dv, EXTRA + 8, m.addr + PARAMS);
-  C.writeU64(m.dv, EXTRA + 16, CU_LAUNCH_PARAM_BUFFER_SIZE);
-  C.writeU64(m.dv, EXTRA + 24, m.addr + PARAM_SIZE);
-  C.writeU64(m.dv, EXTRA + 32, 0);
-  return m.addr + EXTRA;
+  const m = s.opMem;
+  const extra = LAUNCH_MEM.EXTRA;
+  m.u8.set(req.bytes.subarray(l.paramsAt, l.paramsAt + l.paramBytes), LAUNCH_MEM.PARAMS);
+  C.writeU64(m.dv, LAUNCH_MEM.PARAM_SIZE, l.paramBytes);
+  C.writeU64(m.dv, extra, A.CU_LAUNCH_PARAM_BUFFER_POINTER_AS_INT);
+  C.writeU64(m.dv, extra + 8, m.addr + LAUNCH_MEM.PARAMS);
+  C.writeU64(m.dv, extra + 16, A.CU_LAUNCH_PARAM_BUFFER_SIZE_AS_INT);
+  C.writeU64(m.dv, extra + 24, m.addr + LAUNCH_MEM.PARAM_SIZE);
+  C.writeU64(m.dv, extra + 32, A.CU_LAUNCH_PARAM_END_AS_INT);
+  return m.addr + extra;
 }
 
 function occupancyFn(s: Session, req: Request): number {
@@ -106,7 +131,7 @@ export const launchOps: OpSpec[] = [
     if (flags & W.LAUNCH_EX) {
       const r = buildConfig(s, req, l);
       if (r !== CUDA_SUCCESS) return r;
-      return cuda.cuLaunchKernelEx(s.launchMem.addr + CONFIG, l.fn, 0, extra);
+      return cuda.cuLaunchKernelEx(s.opMem.addr + LAUNCH_MEM.CONFIG, l.fn, 0, extra);
     }
     const dv = req.dv;
     const g = P + W.ReqLaunch.grid;
@@ -143,7 +168,7 @@ export const launchOps: OpSpec[] = [
       if (typeof l === 'number') return l;
       const r0 = buildConfig(s, req, l);
       if (r0 !== CUDA_SUCCESS) return r0;
-      const cfg = s.launchMem.addr + CONFIG;
+      const cfg = s.opMem.addr + LAUNCH_MEM.CONFIG;
       const r = o === W.Op.OCC_MAX_CLUSTERS ? cuda.cuOccupancyMaxActiveClusters(s.out.addr, l.fn, cfg) : cuda.cuOccupancyMaxPotentialClusterSize(s.out.addr, l.fn, cfg);
       if (r === CUDA_SUCCESS) C.writeU64(out.size(W.RspU64.SIZE), W.RspU64.value, s.out.dv.getInt32(0, true));
       return r;

@@ -4,6 +4,7 @@
 // own segments.
 import * as W from '../wire/layout.js';
 import * as C from '../native/libc.js';
+import * as A from '../wire/cuda-abi.js';
 import {
   CUDA_ERROR_INVALID_HANDLE,
   CUDA_ERROR_INVALID_VALUE,
@@ -19,11 +20,15 @@ import { isArenaRef } from '../guest/arena-release.js';
 import { op, OpSpec, P } from './op.js';
 import { Refusal } from '../metrics/guest-stats.js';
 
-const CU_MEMHOSTREGISTER_DEVICEMAP = 0x2;
-const CU_MEMORYTYPE_HOST = 1;
-const CU_MEMORYTYPE_DEVICE = 2;
-/** Where CUDA_MEMCPY2D is built in launchMem (clear of the launch layout). */
-const COPY2D = 40 * 1024;
+/** The copy family's layout in s.opMem (see Session.opMem). */
+const COPY_MEM = {
+  COPY2D: 0, // CUDA_MEMCPY2D
+} as const;
+const M2D = A.CUDA_MEMCPY2D;
+/** The fields of one side of CUDA_MEMCPY2D. */
+interface Copy2dSide { x: number; y: number; type: number; host: number; device: number; array: number; pitch: number }
+const M2D_SRC: Copy2dSide = { x: M2D.srcXInBytes, y: M2D.srcY, type: M2D.srcMemoryType, host: M2D.srcHost, device: M2D.srcDevice, array: M2D.srcArray, pitch: M2D.srcPitch };
+const M2D_DST: Copy2dSide = { x: M2D.dstXInBytes, y: M2D.dstY, type: M2D.dstMemoryType, host: M2D.dstHost, device: M2D.dstDevice, array: M2D.dstArray, pitch: M2D.dstPitch };
 const FD_NOTE_TIMEOUT_MS = 2000;
 const FD_NOTE_OFF = 1024;
 
@@ -212,52 +217,49 @@ export const memoryOps: OpSpec[] = [
     if (!Number.isSafeInteger(width) || !Number.isSafeInteger(height) || width <= 0 || height <= 0) return CUDA_ERROR_INVALID_VALUE;
     // The host side in the arena, if any (the last one named: a 2-D copy with both sides in the arena writes it).
     let arena: { at: number; addr: number; span: number; toDevice: boolean } | null = null;
-    // Builds one side of CUDA_MEMCPY2D at `at`; false when the guest does not own every byte it names.
-    const side = (isHost: number, dev: number, ref: number, xOff: number, yOff: number, pitchOff: number, at: number): boolean => {
+    const copy2d = COPY_MEM.COPY2D;
+    const m = s.opMem.dv;
+    // Zeroed first: the padding after each memory type, and the fields a side leaves unused, are 0.
+    s.opMem.u8.fill(0, copy2d, copy2d + M2D.SIZE);
+    // Builds one side of CUDA_MEMCPY2D; false when the guest does not own every byte it names.
+    const side = (isHost: number, dev: number, ref: number, xOff: number, yOff: number, pitchOff: number, f: Copy2dSide): boolean => {
       const x = u64(req, xOff);
       const y = u64(req, yOff);
       const pitch = u64(req, pitchOff);
       if (!Number.isSafeInteger(pitch) || (height > 1 && pitch < width)) return false;
       const span = (height - 1) * pitch + width;
-      const m = s.launchMem.dv;
       if (isHost) {
         // Host sides arrive with x = y = 0: the reference points at the first byte.
         const addr = x === 0 && y === 0 ? s.hostAddr(req.dv, P + ref, span) : -1;
         if (addr < 0) return false;
-        if (isArenaRef(req.dv, P + ref)) arena = { at: at + 24, addr, span, toDevice: at === COPY2D };
-        C.writeU64(m, at, 0);
-        C.writeU64(m, at + 8, 0);
-        m.setUint32(at + 16, CU_MEMORYTYPE_HOST, true);
-        C.writeU64(m, at + 24, addr); // host address inside the guest's arena or segment, checked above
-        C.writeU64(m, at + 32, 0);
+        if (isArenaRef(req.dv, P + ref)) arena = { at: copy2d + f.host, addr, span, toDevice: f === M2D_SRC };
+        m.setUint32(copy2d + f.type, A.CU_MEMORYTYPE_HOST, true);
+        C.writeU64(m, copy2d + f.host, addr); // host address inside the guest's arena or segment, checked above
       } else {
         const base = u64(req, dev);
         const first = base + y * pitch + x;
         if (!Number.isSafeInteger(first) || !s.ranges.covers(first, span)) return false;
-        C.writeU64(m, at, x);
-        C.writeU64(m, at + 8, y);
-        m.setUint32(at + 16, CU_MEMORYTYPE_DEVICE, true);
-        C.writeU64(m, at + 24, 0);
-        C.writeU64(m, at + 32, base);
+        C.writeU64(m, copy2d + f.x, x);
+        C.writeU64(m, copy2d + f.y, y);
+        m.setUint32(copy2d + f.type, A.CU_MEMORYTYPE_DEVICE, true);
+        C.writeU64(m, copy2d + f.device, base);
       }
-      m.setUint32(at + 20, 0, true);
-      C.writeU64(m, at + 40, 0); // no arrays
-      C.writeU64(m, at + 48, pitch);
+      C.writeU64(m, copy2d + f.array, 0); // no arrays
+      C.writeU64(m, copy2d + f.pitch, pitch);
       return true;
     };
     const dv = req.dv;
-    // CUDA_MEMCPY2D: the source half at 0, the destination half at 56, then WidthInBytes, Height.
     if (!side(dv.getUint32(P + W.ReqMemcpy2d.src_is_host, true), W.ReqMemcpy2d.src_device, W.ReqMemcpy2d.src_host,
-      W.ReqMemcpy2d.src_x_bytes, W.ReqMemcpy2d.src_y, W.ReqMemcpy2d.src_pitch, COPY2D)) return CUDA_ERROR_INVALID_VALUE;
+      W.ReqMemcpy2d.src_x_bytes, W.ReqMemcpy2d.src_y, W.ReqMemcpy2d.src_pitch, M2D_SRC)) return CUDA_ERROR_INVALID_VALUE;
     if (!side(dv.getUint32(P + W.ReqMemcpy2d.dst_is_host, true), W.ReqMemcpy2d.dst_device, W.ReqMemcpy2d.dst_host,
-      W.ReqMemcpy2d.dst_x_bytes, W.ReqMemcpy2d.dst_y, W.ReqMemcpy2d.dst_pitch, COPY2D + 56)) return CUDA_ERROR_INVALID_VALUE;
-    C.writeU64(s.launchMem.dv, COPY2D + 112, width);
-    C.writeU64(s.launchMem.dv, COPY2D + 120, height);
-    const copy = s.launchMem.addr + COPY2D;
+      W.ReqMemcpy2d.dst_x_bytes, W.ReqMemcpy2d.dst_y, W.ReqMemcpy2d.dst_pitch, M2D_DST)) return CUDA_ERROR_INVALID_VALUE;
+    C.writeU64(m, copy2d + M2D.WidthInBytes, width);
+    C.writeU64(m, copy2d + M2D.Height, height);
+    const copy = s.opMem.addr + copy2d;
     const a = arena as { at: number; addr: number; span: number; toDevice: boolean } | null;
     const onStream = a
       ? onStreamVia(s, req, true, a.toDevice, a.addr, a.span, (h, st) => {
-        C.writeU64(s.launchMem.dv, a.at, h); // the arena side's first byte, or the same bytes' private copy
+        C.writeU64(m, a.at, h); // the arena side's first byte, or the same bytes' private copy
         return cuda.cuMemcpy2DAsync_v2(copy, st);
       })
       : (st: number) => cuda.cuMemcpy2DAsync_v2(copy, st);
@@ -293,9 +295,9 @@ export const memoryOps: OpSpec[] = [
       return CUDA_ERROR_INVALID_VALUE;
     }
     // Registered in the guest's own context only (never PORTABLE): other guests' contexts do not map it.
-    let r = cuda.cuMemHostRegister_v2(addr, bytes, flags & CU_MEMHOSTREGISTER_DEVICEMAP);
+    let r = cuda.cuMemHostRegister_v2(addr, bytes, flags & A.CU_MEMHOSTREGISTER_DEVICEMAP);
     let devicePtr = 0;
-    if (r === CUDA_SUCCESS && flags & CU_MEMHOSTREGISTER_DEVICEMAP) {
+    if (r === CUDA_SUCCESS && flags & A.CU_MEMHOSTREGISTER_DEVICEMAP) {
       r = cuda.cuMemHostGetDevicePointer_v2(s.out.addr, addr, 0);
       if (r === CUDA_SUCCESS) devicePtr = C.readU64(s.out.dv, 0);
       else cuda.cuMemHostUnregister(addr);

@@ -4,6 +4,7 @@
 // buffers itself).
 import * as W from '../wire/layout.js';
 import * as C from '../native/libc.js';
+import * as A from '../wire/cuda-abi.js';
 import { CudaDriver, CUDA_ERROR_INVALID_HANDLE, CUDA_ERROR_INVALID_IMAGE, CUDA_ERROR_INVALID_VALUE, CUDA_ERROR_NOT_SUPPORTED, CUDA_ERROR_OUT_OF_MEMORY, CUDA_SUCCESS } from '../native/cuda.js';
 import type { Request } from '../channel/rings.js';
 import type { Session } from '../guest/session.js';
@@ -15,27 +16,26 @@ const MAX_OPTIONS = 64;
 const MAX_LOG = 65536;
 const MAX_PARAMS = 8192;
 
-const JIT_WALL_TIME = 2;
-const JIT_INFO_LOG_BUFFER = 3;
-const JIT_INFO_LOG_BUFFER_SIZE_BYTES = 4;
-const JIT_ERROR_LOG_BUFFER = 5;
-const JIT_ERROR_LOG_BUFFER_SIZE_BYTES = 6;
 /** CUjit_option values whose value is a pointer (names, addresses): refused. */
-const JIT_POINTER_OPTIONS = new Set([17, 18, 25, 27]);
-const JIT_OPTION_COUNT = 35;
-const LIBRARY_HOST_UNIVERSAL_FUNCTION_AND_DATA_TABLE = 0;
-const LIBRARY_BINARY_IS_PRESERVED = 1;
+const JIT_POINTER_OPTIONS = new Set([
+  A.CU_JIT_GLOBAL_SYMBOL_NAMES,
+  A.CU_JIT_GLOBAL_SYMBOL_ADDRESSES,
+  A.CU_JIT_REFERENCED_KERNEL_NAMES,
+  A.CU_JIT_REFERENCED_VARIABLE_NAMES,
+]);
 
 /*
- * Native layout built in s.launchMem for a load:
+ * The module family's layout in s.opMem (see Session.opMem) for a load:
  *   [0, 1024)        jit option ids (uint32)        [1024, 1536) jit values (void*)
- *   [4096, +64K)     info log                        then error log
+ *   [4096, end)      info log                        then error log
  * Library options reach the driver as none (see planLoad).
- * launchMem is 64 KiB, so logs are capped to fit.
+ * opMem is 64 KiB, so logs are capped to fit.
  */
-const OPT_IDS = 0;
-const OPT_VALUES = 1024;
-const LOG_AREA = 4096;
+const MODULE_MEM = {
+  OPT_IDS: 0,
+  OPT_VALUES: 1024,
+  LOG_AREA: 4096,
+} as const;
 
 interface LoadPlan {
   jitCount: number;
@@ -53,38 +53,38 @@ function planLoad(s: Session, req: Request): LoadPlan | number {
   const wantLog = dv.getUint32(P + W.ReqModuleLoad.log_bytes, true);
   if (jitCount > MAX_OPTIONS || libCount > MAX_OPTIONS) return CUDA_ERROR_INVALID_VALUE;
   if (W.ReqModuleLoad.SIZE + (jitCount + libCount) * W.JitOption.SIZE > req.payloadLen) return CUDA_ERROR_INVALID_VALUE;
-  const m = s.launchMem;
-  const logCap = Math.min(wantLog, MAX_LOG, (m.size - LOG_AREA) / 2);
-  const infoLog = m.addr + LOG_AREA;
+  const m = s.opMem;
+  const logCap = Math.min(wantLog, MAX_LOG, (m.size - MODULE_MEM.LOG_AREA) / 2);
+  const infoLog = m.addr + MODULE_MEM.LOG_AREA;
   const errorLog = infoLog + logCap;
   let at = P + W.ReqModuleLoad.SIZE;
   for (let i = 0; i < jitCount; i++, at += W.JitOption.SIZE) {
     const opt = dv.getUint32(at + W.JitOption.option, true);
-    if (opt >= JIT_OPTION_COUNT || JIT_POINTER_OPTIONS.has(opt)) return CUDA_ERROR_NOT_SUPPORTED;
+    if (opt >= A.CU_JIT_NUM_OPTIONS || JIT_POINTER_OPTIONS.has(opt)) return CUDA_ERROR_NOT_SUPPORTED;
     let value = C.readU64(dv, at + W.JitOption.value);
     // Log buffers are the proxy's own; their sizes are capped to them.
-    if (opt === JIT_INFO_LOG_BUFFER) value = infoLog;
-    else if (opt === JIT_ERROR_LOG_BUFFER) value = errorLog;
-    else if (opt === JIT_INFO_LOG_BUFFER_SIZE_BYTES || opt === JIT_ERROR_LOG_BUFFER_SIZE_BYTES) value = Math.min(value, logCap);
+    if (opt === A.CU_JIT_INFO_LOG_BUFFER) value = infoLog;
+    else if (opt === A.CU_JIT_ERROR_LOG_BUFFER) value = errorLog;
+    else if (opt === A.CU_JIT_INFO_LOG_BUFFER_SIZE_BYTES || opt === A.CU_JIT_ERROR_LOG_BUFFER_SIZE_BYTES) value = Math.min(value, logCap);
     if (!Number.isSafeInteger(value)) return CUDA_ERROR_INVALID_VALUE;
-    m.dv.setUint32(OPT_IDS + i * 4, opt, true);
-    C.writeU64(m.dv, OPT_VALUES + i * 8, value);
+    m.dv.setUint32(MODULE_MEM.OPT_IDS + i * 4, opt, true);
+    C.writeU64(m.dv, MODULE_MEM.OPT_VALUES + i * 8, value);
   }
   for (let i = 0; i < libCount; i++, at += W.JitOption.SIZE) {
     const opt = dv.getUint32(at + W.JitOption.option, true);
-    if (opt === LIBRARY_HOST_UNIVERSAL_FUNCTION_AND_DATA_TABLE) return CUDA_ERROR_NOT_SUPPORTED;
+    if (opt === A.CU_LIBRARY_HOST_UNIVERSAL_FUNCTION_AND_DATA_TABLE) return CUDA_ERROR_NOT_SUPPORTED;
     // A memory-usage hint, checked and dropped: the staged image is reused for the
     // next load, so the driver must keep its own copy (its default).
-    if (opt !== LIBRARY_BINARY_IS_PRESERVED) return CUDA_ERROR_INVALID_VALUE;
+    if (opt !== A.CU_LIBRARY_BINARY_IS_PRESERVED) return CUDA_ERROR_INVALID_VALUE;
   }
-  m.u8.fill(0, LOG_AREA, LOG_AREA + 2 * logCap);
+  m.u8.fill(0, MODULE_MEM.LOG_AREA, MODULE_MEM.LOG_AREA + 2 * logCap);
   return { jitCount, libCount, infoLog, errorLog, logCap };
 }
 
 /** The text the driver wrote into one of the load's log buffers (up to its NUL); empty without logs. */
 function logText(s: Session, plan: LoadPlan, addr: number): Uint8Array {
   if (!plan.logCap) return new Uint8Array(0);
-  const m = s.launchMem;
+  const m = s.opMem;
   const b = m.u8.subarray(addr - m.addr, addr - m.addr + plan.logCap);
   const end = b.indexOf(0);
   return b.subarray(0, end < 0 ? b.length : end);
@@ -92,7 +92,7 @@ function logText(s: Session, plan: LoadPlan, addr: number): Uint8Array {
 
 /** Answers a load: the new id, both logs, and the option values after the call. */
 function answerLoad(s: Session, plan: LoadPlan, id: number, out: Reply): void {
-  const m = s.launchMem;
+  const m = s.opMem;
   const info = logText(s, plan, plan.infoLog);
   const error = logText(s, plan, plan.errorLog);
   const valuesAt = W.RspModuleLoad.SIZE;
@@ -102,10 +102,10 @@ function answerLoad(s: Session, plan: LoadPlan, id: number, out: Reply): void {
   dv.setUint32(W.RspModuleLoad.info_log_len, info.length, true);
   dv.setUint32(W.RspModuleLoad.error_log_len, error.length, true);
   for (let i = 0; i < plan.jitCount; i++) {
-    const opt = m.dv.getUint32(OPT_IDS + i * 4, true);
+    const opt = m.dv.getUint32(MODULE_MEM.OPT_IDS + i * 4, true);
     // Buffers are the guest's to keep: only sizes, counts and times go back.
-    const v = opt === JIT_INFO_LOG_BUFFER || opt === JIT_ERROR_LOG_BUFFER ? 0 : C.readU64(m.dv, OPT_VALUES + i * 8);
-    C.writeU64(dv, valuesAt + i * 8, opt === JIT_WALL_TIME ? m.dv.getUint32(OPT_VALUES + i * 8, true) : v);
+    const v = opt === A.CU_JIT_INFO_LOG_BUFFER || opt === A.CU_JIT_ERROR_LOG_BUFFER ? 0 : C.readU64(m.dv, MODULE_MEM.OPT_VALUES + i * 8);
+    C.writeU64(dv, valuesAt + i * 8, opt === A.CU_JIT_WALL_TIME ? m.dv.getUint32(MODULE_MEM.OPT_VALUES + i * 8, true) : v);
   }
   out.u8.set(info, logsAt);
   out.u8.set(error, logsAt + info.length);
@@ -183,8 +183,8 @@ function refusedOptions(s: Session, r: number): number {
 /** A load the driver refused, logged with what was asked and the driver's error log (the guest sees only the code). */
 function logLoadFailure(s: Session, call: string, plan: LoadPlan, r: number): void {
   if (r === CUDA_SUCCESS) return;
-  const m = s.launchMem;
-  const options = Array.from({ length: plan.jitCount }, (_, i) => m.dv.getUint32(OPT_IDS + i * 4, true));
+  const m = s.opMem;
+  const options = Array.from({ length: plan.jitCount }, (_, i) => m.dv.getUint32(MODULE_MEM.OPT_IDS + i * 4, true));
   const errorLog = Buffer.from(logText(s, plan, plan.errorLog)).toString('utf8');
   s.log.info({ call, result: r, bytes: s.stage.length, jit_options: options, library_options: plan.libCount, error_log: errorLog || undefined },
     'the driver refused a module image');
@@ -218,8 +218,8 @@ export const moduleOps: OpSpec[] = [
     if (!checkedImage(s, req)) return CUDA_ERROR_INVALID_IMAGE;
     const plan = planLoad(s, req);
     if (typeof plan === 'number') return refusedOptions(s, plan);
-    const m = s.launchMem;
-    const r = cuda.cuModuleLoadDataEx(s.out.addr, s.stage.addr, plan.jitCount, m.addr + OPT_IDS, m.addr + OPT_VALUES);
+    const m = s.opMem;
+    const r = cuda.cuModuleLoadDataEx(s.out.addr, s.stage.addr, plan.jitCount, m.addr + MODULE_MEM.OPT_IDS, m.addr + MODULE_MEM.OPT_VALUES);
     logLoadFailure(s, 'cuModuleLoadDataEx', plan, r);
     remember(s, r);
     const id = r === CUDA_SUCCESS ? addHandle(s, 'module', C.readU64(s.out.dv, 0), req.ctx) : 0;
@@ -277,8 +277,8 @@ export const moduleOps: OpSpec[] = [
     if (!checkedImage(s, req)) return CUDA_ERROR_INVALID_IMAGE;
     const plan = planLoad(s, req);
     if (typeof plan === 'number') return refusedOptions(s, plan);
-    const m = s.launchMem;
-    const r = cuda.cuLibraryLoadData(s.out.addr, s.stage.addr, m.addr + OPT_IDS, m.addr + OPT_VALUES, plan.jitCount, 0, 0, 0);
+    const m = s.opMem;
+    const r = cuda.cuLibraryLoadData(s.out.addr, s.stage.addr, m.addr + MODULE_MEM.OPT_IDS, m.addr + MODULE_MEM.OPT_VALUES, plan.jitCount, 0, 0, 0);
     logLoadFailure(s, 'cuLibraryLoadData', plan, r);
     remember(s, r);
     const id = r === CUDA_SUCCESS ? addHandle(s, 'library', C.readU64(s.out.dv, 0), 0) : 0;

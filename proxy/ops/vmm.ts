@@ -20,10 +20,12 @@ import { op, OpSpec, P } from './op.js';
 import { Refusal } from '../metrics/guest-stats.js';
 
 /** Where this file's driver arguments live in the session's scratch memory (s.out). */
-const OUT_VALUE = 0; // one out-parameter: a granularity, an address, a handle, flags, an fd
-const PROP = 64; // CUmemAllocationProp
-const LOCATION = 128; // CUmemLocation
-const ACCESS = 256; // CUmemAccessDesc[VMM_ACCESS_MAX]
+const VMM_OUT = {
+  VALUE: 0, // one out-parameter: a granularity, an address, a handle, flags, an fd
+  PROP: 64, // CUmemAllocationProp
+  LOCATION: 128, // CUmemLocation
+  ACCESS: 256, // CUmemAccessDesc[VMM_ACCESS_MAX]
+} as const;
 /** Most address space one guest may reserve, as a multiple of the device's memory (a bound, not the quota). */
 const RESERVE_FACTOR = 64;
 
@@ -52,16 +54,16 @@ function writeLocation(s: Session, dv: DataView, off: number, type: number, id: 
 function buildProp(s: Session, req: Request, at: number): number {
   const dv = s.out.dv;
   const src = P + at;
-  s.out.u8.fill(0, PROP, PROP + A.CUmemAllocationProp.SIZE);
-  dv.setUint32(PROP + A.CUmemAllocationProp.type, req.dv.getUint32(src + W.VmmProp.type, true), true);
-  dv.setUint32(PROP + A.CUmemAllocationProp.requestedHandleTypes, req.dv.getUint32(src + W.VmmProp.handle_types, true), true);
-  const r = writeLocation(s, dv, PROP + A.CUmemAllocationProp.locationType,
+  s.out.u8.fill(0, VMM_OUT.PROP, VMM_OUT.PROP + A.CUmemAllocationProp.SIZE);
+  dv.setUint32(VMM_OUT.PROP + A.CUmemAllocationProp.type, req.dv.getUint32(src + W.VmmProp.type, true), true);
+  dv.setUint32(VMM_OUT.PROP + A.CUmemAllocationProp.requestedHandleTypes, req.dv.getUint32(src + W.VmmProp.handle_types, true), true);
+  const r = writeLocation(s, dv, VMM_OUT.PROP + A.CUmemAllocationProp.locationType,
     req.dv.getUint32(src + W.VmmProp.location_type, true), req.dv.getInt32(src + W.VmmProp.location_id, true));
   if (r !== CUDA_SUCCESS) return r;
   // win32HandleMetaData stays NULL: it has no meaning on Linux.
-  dv.setUint8(PROP + A.CUmemAllocationProp.allocFlagsCompressionType, req.dv.getUint8(src + W.VmmProp.compression_type));
-  dv.setUint8(PROP + A.CUmemAllocationProp.allocFlagsGpuDirectRDMACapable, req.dv.getUint8(src + W.VmmProp.gpu_direct_rdma_capable));
-  dv.setUint16(PROP + A.CUmemAllocationProp.allocFlagsUsage, req.dv.getUint16(src + W.VmmProp.usage, true), true);
+  dv.setUint8(VMM_OUT.PROP + A.CUmemAllocationProp.allocFlagsCompressionType, req.dv.getUint8(src + W.VmmProp.compression_type));
+  dv.setUint8(VMM_OUT.PROP + A.CUmemAllocationProp.allocFlagsGpuDirectRDMACapable, req.dv.getUint8(src + W.VmmProp.gpu_direct_rdma_capable));
+  dv.setUint16(VMM_OUT.PROP + A.CUmemAllocationProp.allocFlagsUsage, req.dv.getUint16(src + W.VmmProp.usage, true), true);
   return CUDA_SUCCESS;
 }
 
@@ -76,9 +78,9 @@ export const vmmOps: OpSpec[] = [
     if (r === CUDA_SUCCESS) r = buildProp(s, req, W.ReqVmmGranularity.prop);
     if (r !== CUDA_SUCCESS) return r;
     const option = req.dv.getUint32(P + W.ReqVmmGranularity.option, true);
-    r = s.driver()!.cuMemGetAllocationGranularity(s.out.addr + OUT_VALUE, s.out.addr + PROP, option);
+    r = s.driver()!.cuMemGetAllocationGranularity(s.out.addr + VMM_OUT.VALUE, s.out.addr + VMM_OUT.PROP, option);
     if (r !== CUDA_SUCCESS) return r;
-    C.writeU64(out.size(W.RspU64.SIZE), W.RspU64.value, C.readU64(s.out.dv, OUT_VALUE));
+    C.writeU64(out.size(W.RspU64.SIZE), W.RspU64.value, C.readU64(s.out.dv, VMM_OUT.VALUE));
     return CUDA_SUCCESS;
   }),
 
@@ -94,9 +96,9 @@ export const vmmOps: OpSpec[] = [
     if (r === CUDA_SUCCESS) r = buildProp(s, req, W.ReqVmmCreate.prop);
     if (r !== CUDA_SUCCESS) return r;
     const cuda = s.driver()!;
-    r = cuda.cuMemCreate(s.out.addr + OUT_VALUE, bytes, s.out.addr + PROP, BigInt(C.readU64(req.dv, P + W.ReqVmmCreate.flags)));
+    r = cuda.cuMemCreate(s.out.addr + VMM_OUT.VALUE, bytes, s.out.addr + VMM_OUT.PROP, BigInt(C.readU64(req.dv, P + W.ReqVmmCreate.flags)));
     if (r !== CUDA_SUCCESS) return r;
-    const real = s.out.dv.getBigUint64(OUT_VALUE, true);
+    const real = s.out.dv.getBigUint64(VMM_OUT.VALUE, true);
     const id = s.handles.add('vmm', 0, 0);
     if (id < 0) {
       cuda.cuMemRelease(real);
@@ -131,9 +133,9 @@ export const vmmOps: OpSpec[] = [
     let r = inGuestCtx(s, req);
     if (r !== CUDA_SUCCESS) return r;
     // A hint is only a hint: the driver never hands out a range reserved already (another guest's included).
-    r = s.driver()!.cuMemAddressReserve(s.out.addr + OUT_VALUE, bytes, alignment, hint, BigInt(C.readU64(req.dv, P + W.ReqVmmReserve.flags)));
+    r = s.driver()!.cuMemAddressReserve(s.out.addr + VMM_OUT.VALUE, bytes, alignment, hint, BigInt(C.readU64(req.dv, P + W.ReqVmmReserve.flags)));
     if (r !== CUDA_SUCCESS) return r;
-    const ptr = C.readU64(s.out.dv, OUT_VALUE);
+    const ptr = C.readU64(s.out.dv, VMM_OUT.VALUE);
     s.vmm.addReservation(ptr, bytes);
     C.writeU64(out.size(W.RspU64.SIZE), W.RspU64.value, ptr);
     return CUDA_SUCCESS;
@@ -196,7 +198,7 @@ export const vmmOps: OpSpec[] = [
     const dv = s.out.dv;
     for (let i = 0; i < count; i++) {
       const src = P + W.ReqVmmRange.SIZE + i * W.VmmAccess.SIZE;
-      const at = ACCESS + i * A.CUmemAccessDesc.SIZE;
+      const at = VMM_OUT.ACCESS + i * A.CUmemAccessDesc.SIZE;
       const r = writeLocation(s, dv, at + A.CUmemAccessDesc.locationType,
         req.dv.getUint32(src + W.VmmAccess.location_type, true), req.dv.getInt32(src + W.VmmAccess.location_id, true));
       if (r !== CUDA_SUCCESS) return r;
@@ -205,19 +207,19 @@ export const vmmOps: OpSpec[] = [
     const r = inGuestCtx(s, req);
     if (r !== CUDA_SUCCESS) return r;
     // The range lies in this guest's reservation; descriptors name its one device.
-    return s.driver()!.cuMemSetAccess(ptr, bytes, s.out.addr + ACCESS, count);
+    return s.driver()!.cuMemSetAccess(ptr, bytes, s.out.addr + VMM_OUT.ACCESS, count);
   }),
 
   op(W.Op.VMM_GET_ACCESS, W.ReqVmmGetAccess.SIZE, (s, req, out) => {
     const ptr = safe(u64(req, W.ReqVmmGetAccess.ptr));
     if (!s.vmm.reservationHolding(ptr, 1)) return CUDA_ERROR_INVALID_VALUE;
-    let r = writeLocation(s, s.out.dv, LOCATION,
+    let r = writeLocation(s, s.out.dv, VMM_OUT.LOCATION,
       req.dv.getUint32(P + W.ReqVmmGetAccess.location_type, true), req.dv.getInt32(P + W.ReqVmmGetAccess.location_id, true));
     if (r === CUDA_SUCCESS) r = inGuestCtx(s, req);
     if (r !== CUDA_SUCCESS) return r;
-    r = s.driver()!.cuMemGetAccess(s.out.addr + OUT_VALUE, s.out.addr + LOCATION, ptr);
+    r = s.driver()!.cuMemGetAccess(s.out.addr + VMM_OUT.VALUE, s.out.addr + VMM_OUT.LOCATION, ptr);
     if (r !== CUDA_SUCCESS) return r;
-    C.writeU64(out.size(W.RspU64.SIZE), W.RspU64.value, C.readU64(s.out.dv, OUT_VALUE));
+    C.writeU64(out.size(W.RspU64.SIZE), W.RspU64.value, C.readU64(s.out.dv, VMM_OUT.VALUE));
     return CUDA_SUCCESS;
   }),
 
@@ -226,20 +228,20 @@ export const vmmOps: OpSpec[] = [
     if (!a) return CUDA_ERROR_INVALID_VALUE;
     let r = inGuestCtx(s, req);
     if (r !== CUDA_SUCCESS) return r;
-    r = s.driver()!.cuMemGetAllocationPropertiesFromHandle(s.out.addr + PROP, a.real);
+    r = s.driver()!.cuMemGetAllocationPropertiesFromHandle(s.out.addr + VMM_OUT.PROP, a.real);
     if (r !== CUDA_SUCCESS) return r;
     const dv = s.out.dv;
     const o = out.size(W.VmmProp.SIZE);
-    o.setUint32(W.VmmProp.type, dv.getUint32(PROP + A.CUmemAllocationProp.type, true), true);
+    o.setUint32(W.VmmProp.type, dv.getUint32(VMM_OUT.PROP + A.CUmemAllocationProp.type, true), true);
     // An imported handle shows no requested handle types, as the driver's own imports do (test/gpu vmm).
     const imported = s.vmm.isImported(req.dv.getUint32(P + W.ReqHandle.id, true));
-    o.setUint32(W.VmmProp.handle_types, imported ? 0 : dv.getUint32(PROP + A.CUmemAllocationProp.requestedHandleTypes, true), true);
-    o.setUint32(W.VmmProp.location_type, dv.getUint32(PROP + A.CUmemAllocationProp.locationType, true), true);
+    o.setUint32(W.VmmProp.handle_types, imported ? 0 : dv.getUint32(VMM_OUT.PROP + A.CUmemAllocationProp.requestedHandleTypes, true), true);
+    o.setUint32(W.VmmProp.location_type, dv.getUint32(VMM_OUT.PROP + A.CUmemAllocationProp.locationType, true), true);
     // The guest's one device is ordinal 0; the real ordinal stays here.
     o.setInt32(W.VmmProp.location_id, 0, true);
-    o.setUint8(W.VmmProp.compression_type, dv.getUint8(PROP + A.CUmemAllocationProp.allocFlagsCompressionType));
-    o.setUint8(W.VmmProp.gpu_direct_rdma_capable, dv.getUint8(PROP + A.CUmemAllocationProp.allocFlagsGpuDirectRDMACapable));
-    o.setUint16(W.VmmProp.usage, dv.getUint16(PROP + A.CUmemAllocationProp.allocFlagsUsage, true), true);
+    o.setUint8(W.VmmProp.compression_type, dv.getUint8(VMM_OUT.PROP + A.CUmemAllocationProp.allocFlagsCompressionType));
+    o.setUint8(W.VmmProp.gpu_direct_rdma_capable, dv.getUint8(VMM_OUT.PROP + A.CUmemAllocationProp.allocFlagsGpuDirectRDMACapable));
+    o.setUint16(W.VmmProp.usage, dv.getUint16(VMM_OUT.PROP + A.CUmemAllocationProp.allocFlagsUsage, true), true);
     return CUDA_SUCCESS;
   }),
 
@@ -250,9 +252,9 @@ export const vmmOps: OpSpec[] = [
     if (m.alloc.refs === 0) {
       // The guest released its handle while still mapped: the proxy takes a driver reference anew.
       let r = inGuestCtx(s, req);
-      if (r === CUDA_SUCCESS) r = s.driver()!.cuMemRetainAllocationHandle(s.out.addr + OUT_VALUE, ptr);
+      if (r === CUDA_SUCCESS) r = s.driver()!.cuMemRetainAllocationHandle(s.out.addr + VMM_OUT.VALUE, ptr);
       if (r !== CUDA_SUCCESS) return r;
-      m.alloc.real = s.out.dv.getBigUint64(OUT_VALUE, true);
+      m.alloc.real = s.out.dv.getBigUint64(VMM_OUT.VALUE, true);
     }
     s.vmm.retain(m.alloc);
     out.size(W.RspHandle.SIZE).setUint32(W.RspHandle.id, m.alloc.id, true);
@@ -267,8 +269,8 @@ export const vmmOps: OpSpec[] = [
     if (type !== A.CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR) return CUDA_ERROR_NOT_SUPPORTED;
     let r = inGuestCtx(s, req);
     if (r !== CUDA_SUCCESS) return r;
-    r = s.driver()!.cuMemExportToShareableHandle(s.out.addr + OUT_VALUE, a.real, type, BigInt(C.readU64(req.dv, P + W.ReqVmmShare.flags)));
-    if (r === CUDA_SUCCESS) C.close(s.out.dv.getInt32(OUT_VALUE, true)); // the proxy's descriptor is not the guest's
+    r = s.driver()!.cuMemExportToShareableHandle(s.out.addr + VMM_OUT.VALUE, a.real, type, BigInt(C.readU64(req.dv, P + W.ReqVmmShare.flags)));
+    if (r === CUDA_SUCCESS) C.close(s.out.dv.getInt32(VMM_OUT.VALUE, true)); // the proxy's descriptor is not the guest's
     return r;
   }),
 

@@ -11,7 +11,46 @@ export const CU_MEM_ACCESS_FLAGS_PROT_READ = 1;
 export const CU_MEM_ACCESS_FLAGS_PROT_READWRITE = 3;
 export const CU_MEM_ALLOC_GRANULARITY_MINIMUM = 0;
 export const CU_MEM_ALLOC_GRANULARITY_RECOMMENDED = 1;
+export const CU_MEMORYTYPE_HOST = 1;
 export const CU_MEMORYTYPE_DEVICE = 2;
+export const CU_MEMHOSTREGISTER_PORTABLE = 1;
+export const CU_MEMHOSTREGISTER_DEVICEMAP = 2;
+export const CU_CTX_MAP_HOST = 8;
+export const CU_LIMIT_STACK_SIZE = 0;
+export const CU_LIMIT_MALLOC_HEAP_SIZE = 2;
+export const CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT = 16;
+export const CU_DEVICE_ATTRIBUTE_MAX_THREADS_PER_MULTIPROCESSOR = 39;
+export const CU_EVENT_DISABLE_TIMING = 2;
+export const CU_STREAM_CAPTURE_STATUS_NONE = 0;
+export const CU_STREAM_WAIT_VALUE_GEQ = 0;
+export const CU_JIT_WALL_TIME = 2;
+export const CU_JIT_INFO_LOG_BUFFER = 3;
+export const CU_JIT_INFO_LOG_BUFFER_SIZE_BYTES = 4;
+export const CU_JIT_ERROR_LOG_BUFFER = 5;
+export const CU_JIT_ERROR_LOG_BUFFER_SIZE_BYTES = 6;
+export const CU_JIT_GLOBAL_SYMBOL_NAMES = 17;
+export const CU_JIT_GLOBAL_SYMBOL_ADDRESSES = 18;
+export const CU_JIT_REFERENCED_KERNEL_NAMES = 25;
+export const CU_JIT_REFERENCED_VARIABLE_NAMES = 27;
+export const CU_JIT_NUM_OPTIONS = 35;
+export const CU_LIBRARY_HOST_UNIVERSAL_FUNCTION_AND_DATA_TABLE = 0;
+export const CU_LIBRARY_BINARY_IS_PRESERVED = 1;
+export const CU_LAUNCH_ATTRIBUTE_IGNORE = 0;
+export const CU_LAUNCH_ATTRIBUTE_ACCESS_POLICY_WINDOW = 1;
+export const CU_LAUNCH_ATTRIBUTE_COOPERATIVE = 2;
+export const CU_LAUNCH_ATTRIBUTE_SYNCHRONIZATION_POLICY = 3;
+export const CU_LAUNCH_ATTRIBUTE_CLUSTER_DIMENSION = 4;
+export const CU_LAUNCH_ATTRIBUTE_CLUSTER_SCHEDULING_POLICY_PREFERENCE = 5;
+export const CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION = 6;
+export const CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_EVENT = 7;
+export const CU_LAUNCH_ATTRIBUTE_PRIORITY = 8;
+export const CU_LAUNCH_ATTRIBUTE_MEM_SYNC_DOMAIN_MAP = 9;
+export const CU_LAUNCH_ATTRIBUTE_MEM_SYNC_DOMAIN = 10;
+export const CU_LAUNCH_ATTRIBUTE_PREFERRED_CLUSTER_DIMENSION = 11;
+export const CU_LAUNCH_ATTRIBUTE_LAUNCH_COMPLETION_EVENT = 12;
+export const CU_LAUNCH_ATTRIBUTE_DEVICE_UPDATABLE_KERNEL_NODE = 13;
+export const CU_LAUNCH_ATTRIBUTE_PREFERRED_SHARED_MEMORY_CARVEOUT = 14;
+export const CU_LAUNCH_ATTRIBUTE_NVLINK_UTIL_CENTRIC_SCHEDULING = 16;
 export const CU_LAUNCH_PARAM_BUFFER_POINTER_AS_INT = 1;
 export const CU_LAUNCH_PARAM_BUFFER_SIZE_AS_INT = 2;
 export const CU_LAUNCH_PARAM_END_AS_INT = 0;
@@ -98,4 +137,48 @@ export const CUDA_MEMCPY3D = {
   WidthInBytes: 176, // WidthInBytes, 8 bytes
   Height: 184, // Height, 8 bytes
   Depth: 192, // Depth, 8 bytes
+} as const;
+
+/** CUDA_MEMCPY2D */
+export const CUDA_MEMCPY2D = {
+  SIZE: 128,
+  srcXInBytes: 0, // srcXInBytes, 8 bytes
+  srcY: 8, // srcY, 8 bytes
+  srcMemoryType: 16, // srcMemoryType, 4 bytes
+  srcHost: 24, // srcHost, 8 bytes
+  srcDevice: 32, // srcDevice, 8 bytes
+  srcArray: 40, // srcArray, 8 bytes
+  srcPitch: 48, // srcPitch, 8 bytes
+  dstXInBytes: 56, // dstXInBytes, 8 bytes
+  dstY: 64, // dstY, 8 bytes
+  dstMemoryType: 72, // dstMemoryType, 4 bytes
+  dstHost: 80, // dstHost, 8 bytes
+  dstDevice: 88, // dstDevice, 8 bytes
+  dstArray: 96, // dstArray, 8 bytes
+  dstPitch: 104, // dstPitch, 8 bytes
+  WidthInBytes: 112, // WidthInBytes, 8 bytes
+  Height: 120, // Height, 8 bytes
+} as const;
+
+/** CUlaunchConfig */
+export const CUlaunchConfig = {
+  SIZE: 56,
+  gridDimX: 0, // gridDimX, 4 bytes
+  gridDimY: 4, // gridDimY, 4 bytes
+  gridDimZ: 8, // gridDimZ, 4 bytes
+  blockDimX: 12, // blockDimX, 4 bytes
+  blockDimY: 16, // blockDimY, 4 bytes
+  blockDimZ: 20, // blockDimZ, 4 bytes
+  sharedMemBytes: 24, // sharedMemBytes, 4 bytes
+  hStream: 32, // hStream, 8 bytes
+  attrs: 40, // attrs, 8 bytes
+  numAttrs: 48, // numAttrs, 4 bytes
+} as const;
+
+/** CUlaunchAttribute */
+export const CUlaunchAttribute = {
+  SIZE: 72,
+  id: 0, // id, 4 bytes
+  pad: 4, // pad, 4 bytes
+  value: 8, // value, 64 bytes
 } as const;

@@ -21,7 +21,7 @@
 //   pointers of its mapped host memory, its cuMemMap mappings);
 // - every host range the driver reads or writes lies inside memory the
 //   proxy legitimately hands: the caller's arena or host segments for copies,
-//   its staging buffer for images, its scratch (`out`, `launchMem`) for
+//   its staging buffer for images, its scratch (`out`, `opMem`) for
 //   out-parameters and structs; never another guest's memory, never the
 //   shared arena for out-parameters; host pointers it cannot attribute
 //   (private bounce buffers, the arena's event slot, the host-function page)
@@ -43,6 +43,7 @@
 // the session's own views when the address is in them, else koffi.view.
 import koffi from 'koffi';
 import type { CudaDriver } from '../../../proxy/native/cuda.js';
+import * as C from '../../../proxy/native/libc.js';
 import * as A from '../../../proxy/wire/cuda-abi.js';
 import type { Session } from '../../../proxy/guest/session.js';
 
@@ -320,7 +321,7 @@ export class OracleDriver {
       yield [s.region.arenaAddr, s.region.arenaAddr + s.region.layout.arenaSize, g.id, 'arena'];
       yield [s.region.mem.addr, s.region.arenaAddr, g.id, 'rings'];
       yield [s.out.addr, s.out.addr + s.out.size, g.id, 'out'];
-      yield [s.launchMem.addr, s.launchMem.addr + s.launchMem.size, g.id, 'launchMem'];
+      yield [s.opMem.addr, s.opMem.addr + s.opMem.size, g.id, 'opMem'];
       if (s.stage.addr) yield [s.stage.addr, s.stage.addr + Math.max(s.stage.length + 1, 1), g.id, 'stage'];
       for (const seg of s.hostSegments.values()) yield [seg.addr, seg.addr + seg.bytes, g.id, 'segment'];
     }
@@ -360,7 +361,7 @@ export class OracleDriver {
     const a = this.#uint(addr, `${what} out-parameter`);
     const s = this.#g(this.caller).session;
     if (s && a >= s.out.addr && a + bytes <= s.out.addr + s.out.size) return new DataView(s.out.u8.buffer, a - s.out.addr, bytes);
-    if (s && a >= s.launchMem.addr && a + bytes <= s.launchMem.addr + s.launchMem.size) return new DataView(s.launchMem.u8.buffer, a - s.launchMem.addr, bytes);
+    if (s && a >= s.opMem.addr && a + bytes <= s.opMem.addr + s.opMem.size) return new DataView(s.opMem.u8.buffer, a - s.opMem.addr, bytes);
     const u8 = this.#host(a, bytes, [], what)!;
     return new DataView(u8.buffer, u8.byteOffset, bytes);
   }
@@ -378,7 +379,7 @@ export class OracleDriver {
     const a = this.#uint(addr, `${what} struct`);
     const s = this.#g(this.caller).session;
     if (!s) this.#fail(`${what}: no session`);
-    for (const m of [s.out, s.launchMem, s.graphMem]) {
+    for (const m of [s.out, s.opMem, s.graphMem]) {
       if (a >= m.addr && a + bytes <= m.addr + m.size) return new DataView(m.u8.buffer, a - m.addr, bytes);
     }
     return this.#fail(`${what}: struct at 0x${a.toString(16)} is not in the proxy's scratch of this guest`);
@@ -1206,7 +1207,7 @@ export class OracleDriver {
       if ([17, 18, 25, 27].includes(opt) || opt >= 35) this.#fail(`JIT option ${opt} (a pointer or unknown) reached the driver`);
       if (opt === 3 || opt === 5) {
         const at = Number(v.getBigUint64(i * 8, true));
-        if (at < s.launchMem.addr || at >= s.launchMem.addr + s.launchMem.size) this.#fail('JIT log buffer outside the proxy\'s scratch');
+        if (at < s.opMem.addr || at >= s.opMem.addr + s.opMem.size) this.#fail('JIT log buffer outside the proxy\'s scratch');
       }
     }
   }
@@ -1242,7 +1243,7 @@ export class OracleDriver {
     const size = this.#len(Number(sizeAt.getBigUint64(0, true)), 'parameter size');
     const buf = Number(dv.getBigUint64(8, true));
     const inside = (m: { addr: number; size: number }): boolean => buf >= m.addr && buf + size <= m.addr + m.size;
-    if (!inside(s.launchMem) && !inside(s.graphMem)) this.#fail('kernel parameter buffer outside the proxy\'s scratch');
+    if (!inside(s.opMem) && !inside(s.graphMem)) this.#fail('kernel parameter buffer outside the proxy\'s scratch');
   }
 
   /** A node added to graph g after `count` dependencies (real nodes of g, in the caller's scratch); check() checks the parameters. */
@@ -1367,9 +1368,7 @@ function s_arena(s: Session, addr: number, len: number): Uint8Array {
   return s.region.arena.subarray(off, off + len);
 }
 
-let devNull: ((path: string, flags: number) => number) | null = null;
 /** A real descriptor for an exported handle (the proxy closes it). */
 function openDevNull(): number {
-  devNull ??= koffi.load('libc.so.6').func('int open(const char *path, int flags)') as (path: string, flags: number) => number;
-  return devNull('/dev/null', 0o2000000);
+  return C.open('/dev/null', C.O_CLOEXEC, 0) as number;
 }
