@@ -2,7 +2,8 @@
 # export_tables_gpu.sh — one GPU session for the export tables (about 15 s):
 # the real driver and libvgpu probed side by side (export_table_probe),
 # PyTorch natively, through libvgpu, and through export_table_tracer (tracing
-# the tables, and refusing each in turn).  Everything runs in parallel.
+# the tables, and refusing each in turn), and CuPy's libraries and PyTorch's
+# quota check natively behind the tracer.  Everything runs in parallel.
 # On the lent GPU machine, after tools/pack-device.sh here and with dist,
 # build/lib, build/vgpu-tests and .device carried:
 #   xz -dc .device/node.xz > /tmp/node && chmod +x /tmp/node && export PATH=/tmp:$PATH &&
@@ -28,6 +29,10 @@ run probe_vgpu.txt env VGPU_PROXY_SOCKET=/tmp/p.sock VGPU_LOG=info timeout -k 5 
 run torch_vgpu.txt env VGPU_PROXY_SOCKET=/tmp/p.sock VGPU_LOG=info LD_LIBRARY_PATH=$PWD/build/lib/guest timeout -k 5 110 $PY $P
 run torch_native.txt timeout -k 5 110 $PY $P
 run trace_once.txt env LD_LIBRARY_PATH=$TR VGPU_TRACE_TABLES=69a28e9f,21318c60,1734dc26,da9151d3 timeout -k 5 110 $PY $P
+# What the real driver answers the entries libvgpu still refuses, as their callers use them:
+# cuBLAS and NVRTC through CuPy, NVML through PyTorch's expandable-segments allocator.
+run trace_cupy.txt env LD_LIBRARY_PATH=$TR VGPU_TRACE_TABLES=21318c60,1734dc26,da9151d3,69a28e9f timeout -k 5 110 ${VGPU_PYTHON:-python3} bench/models/cupy_libs_check.py
+run trace_quota.txt env LD_LIBRARY_PATH=$TR VGPU_TRACE_TABLES=69a28e9f,21318c60,1734dc26 PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True timeout -k 5 110 $PY bench/models/quota_check.py --quota 4294967296
 run trace_safe.txt env LD_LIBRARY_PATH=$TR VGPU_TRACE_TABLES=f8cff951,263e8860,42d85a81,a094798c timeout -k 5 110 $PY $P
 for u in 69a28e9f 21318c60 1734dc26 da9151d3 f8cff951; do
 	run refuse_$u.txt env LD_LIBRARY_PATH=$TR VGPU_TRACE_REFUSE=$u timeout -k 5 110 $PY $P
@@ -40,5 +45,6 @@ echo "== seconds: $(( $(cat $R/t_end) - $(cat $R/t_start) ))"
 cd $R
 for f in probe_native.txt probe_vgpu.txt; do echo "== $f"; grep -v '^integrity_device' $f | cut -c1-220; done
 for f in torch_*.txt trace_*.txt refuse_*.txt; do echo "== $f"; grep -E 'PROBE|exit=' $f | cut -c1-300; done
+for f in trace_cupy.txt trace_quota.txt; do echo "== $f: table calls (slot, return value, arguments, memory after)"; grep -E 'tracer: call' $f | cut -c1-400 | head -40; done
 echo "== unsupported (libvgpu torch)"; grep -o 'event=unsupported[^"]*' torch_vgpu.txt | sort | uniq -c | head -60
 echo "== export_table asks (libvgpu torch)"; grep -o 'event=export_table .*' torch_vgpu.txt | sort -u | head -40
