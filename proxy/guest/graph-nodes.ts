@@ -38,19 +38,8 @@ export class GraphNodes {
     return this.#weight.get(id) ?? 0;
   }
 
-  /**
-   * Whether `more` nodes fit under the limit.  Executable graphs go with
-   * their context without passing here: near the limit, the weights of ids
-   * no longer in the handle table are given back first.
-   */
+  /** Whether `more` nodes fit under the limit. */
   fits(more: number): boolean {
-    if (this.#total + more <= this.limit) return true;
-    for (const [id, w] of this.#weight) {
-      if (!this.handles.get(id, 'graph') && !this.handles.get(id, 'graphExec')) {
-        this.#total -= w;
-        this.#weight.delete(id);
-      }
-    }
     return this.#total + more <= this.limit;
   }
 
@@ -93,6 +82,14 @@ export class GraphNodes {
       if (real !== undefined && this.#byReal.get(real) === node) this.#byReal.delete(real);
     }
     this.#total -= this.weight(id);
+    this.#weight.delete(id);
+  }
+
+  /** Gives back the nodes executable graph (or graph) id held, when it went without drop() (with its context). */
+  release(id: number): void {
+    const w = this.#weight.get(id);
+    if (w === undefined) return;
+    this.#total -= w;
     this.#weight.delete(id);
   }
 

@@ -60,12 +60,12 @@ export class HandleTable {
     this.#map.delete(id);
   }
 
-  /** Forgets every object that lived in context ctx (the context itself was destroyed). */
-  dropContext(ctx: number): Handle[] {
-    const dropped: Handle[] = [];
+  /** Forgets every object that lived in context ctx (the context itself was destroyed); returns their ids. */
+  dropContext(ctx: number): number[] {
+    const dropped: number[] = [];
     for (const [id, h] of this.#map) {
       if (h.ctx === ctx && h.kind !== 'ctx') {
-        dropped.push(h);
+        dropped.push(id);
         this.#map.delete(id);
       }
     }

@@ -305,7 +305,8 @@ export class Session {
     for (const [segId, seg] of [...this.hostSegments]) {
       if (seg.ctx === id) this.releaseSegment(segId, false);
     }
-    this.handles.dropContext(id);
+    // Executable graphs go with their context: the nodes they held count no more.
+    for (const gone of this.handles.dropContext(id)) this.graphNodes.release(gone);
     this.ranges.dropContext(id);
     const limits = this.#limitBytes.get(id);
     if (limits) this.#limitTotal -= limits.heap + limits.stack;

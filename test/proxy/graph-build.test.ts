@@ -95,6 +95,7 @@ function setup(maxGraphNodes = 1000): Fixture {
     cuStreamBeginCaptureToGraph: () => { calls.push('capture-to-graph'); return SUCCESS; },
     cuStreamGetCaptureInfo_v3: () => SUCCESS,
     cuStreamEndCapture: () => SUCCESS,
+    cuCtxDestroy_v2: () => SUCCESS,
   } as unknown as CudaDriver;
   s = new Session(1, pino({ level: 'silent' }), cuda, { cuDevice: 0, totalMem: 80 * 2 ** 30 }, region,
     { memQuota: 2 ** 30, pinnedQuota: 0, maxImage: 2 ** 20, maxHandles: 10_000, maxGraphNodes }, -1, false);
@@ -189,7 +190,7 @@ t.test('child graphs count with their clones: nesting cannot multiply past the n
   t.equal(execs, 8, "eight executable copies of mid's 110 nodes fit beside the 120 of leaf and mid, a ninth does not");
   // Executable graphs go with their context (Session.destroyContext drops its handles): their nodes count no more.
   const ctx = [...f.s.handles.entries('ctx')][0]![0];
-  f.s.handles.dropContext(ctx);
+  t.equal(f.s.destroyContext(ctx), SUCCESS, 'the context goes, and its executable graphs with it');
   t.equal(f.call(W.Op.GRAPH_INSTANTIATE, [[mid, 0], u64(0)]).r, SUCCESS, 'after the context went, an executable copy fits again');
 });
 
